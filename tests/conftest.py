@@ -1,0 +1,68 @@
+"""One fixture per real service. A missing service skips locally and fails when CI is set."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+RABBITMQ_URL = os.environ.get("WORKERKIT_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+POSTGRES_URL = os.environ.get(
+    "WORKERKIT_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+)
+ZOOKEEPER_HOSTS = os.environ.get("WORKERKIT_TEST_ZOOKEEPER", "127.0.0.1:2181")
+
+
+def _require(name: str, port: int, how: str) -> None:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        message = f"{name} is not answering on 127.0.0.1:{port}; start it with: {how}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    _require("RabbitMQ", 5672, "bash scripts/services.sh")
+    return RABBITMQ_URL
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    _require("PostgreSQL", 5432, "bash scripts/services.sh")
+    return POSTGRES_URL
+
+
+@pytest.fixture(scope="session")
+def zookeeper_hosts() -> str:
+    _require("ZooKeeper", 2181, "bash scripts/services.sh")
+    return ZOOKEEPER_HOSTS
+
+
+@pytest.fixture
+def queue_name() -> str:
+    """A fresh queue name per test, so tests never see each other's messages."""
+    return f"test.{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def zk_root(zookeeper_hosts: str) -> Iterator[str]:
+    """A ZooKeeper root of its own per test, removed afterwards."""
+    from kazoo.client import KazooClient
+
+    root = f"/workerkit-test-{uuid.uuid4().hex[:12]}"
+    yield root
+    client = KazooClient(hosts=zookeeper_hosts)
+    client.start(timeout=10)
+    try:
+        client.delete(root, recursive=True)
+    except Exception:  # noqa: BLE001 - a test may have changed the ACLs; leave it
+        pass
+    finally:
+        client.stop()
+        client.close()

@@ -1,0 +1,3 @@
+from workerkit.cli import main
+
+main()
