@@ -1,0 +1,119 @@
+"""The App: settings, the consumer registry, middleware, and publishing from outside a handler."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import aio_pika
+
+from workerkit.broker.connection import connect_robust
+from workerkit.broker.publisher import Publisher
+from workerkit.config import Settings
+from workerkit.consumer import Consumer, build_consumer
+from workerkit.errors import ConsumerDefinitionError
+from workerkit.message import TRACE_HEADER, encode_body, new_id
+from workerkit.middleware import Middleware, MiddlewareChain
+
+H = TypeVar("H", bound=Callable[..., Any])
+
+
+class App:
+    """Holds what a worker process needs. Nothing connects until a worker runs or you publish.
+
+    Without ``settings`` the App reads ``$WORKERKIT_CONFIG`` (if set) and the environment,
+    so ``workerkit run --config`` and the environment apply to every app alike.
+    """
+
+    def __init__(
+        self,
+        name: str = "workerkit",
+        *,
+        settings: Settings | None = None,
+        middleware: Sequence[Middleware] = (),
+    ) -> None:
+        self.name = name
+        self.settings = settings if settings is not None else Settings.load()
+        self.consumers: dict[str, Consumer] = {}
+        self.middleware = MiddlewareChain(list(middleware))
+        self._connection: aio_pika.abc.AbstractRobustConnection | None = None
+        self._publisher: Publisher | None = None
+        self._publisher_lock = asyncio.Lock()
+
+    @classmethod
+    def from_config(
+        cls, path: str | os.PathLike[str] | None = None, *, name: str = "workerkit", **kwargs: Any
+    ) -> App:
+        """Settings from a TOML file (or ``$WORKERKIT_CONFIG``) plus environment overrides."""
+        return cls(name, settings=Settings.load(path), **kwargs)
+
+    def add_middleware(self, middleware: Middleware) -> None:
+        self.middleware.middleware.append(middleware)
+
+    def consumer(self, queue: str, **options: Any) -> Callable[[H], H]:
+        """Register ``async def handle(message, ctx)`` (or a plain ``def``, run in a thread)
+        as the consumer of ``queue``. Options are validated here, at import time."""
+
+        def register(handler: H) -> H:
+            if queue in self.consumers:
+                raise ConsumerDefinitionError(
+                    f"queue {queue!r} already has a consumer ({self.consumers[queue].name})"
+                )
+            self.consumers[queue] = build_consumer(queue, handler, self.settings, options)
+            return handler
+
+        return register
+
+    async def publish(
+        self,
+        routing_key: str,
+        body: Any,
+        *,
+        exchange: str = "",
+        headers: Mapping[str, Any] | None = None,
+        message_id: str | None = None,
+        trace_id: str | None = None,
+    ) -> str:
+        """Publish one persistent message and wait for the broker's confirm.
+
+        ``body`` may be bytes (sent as they are) or anything JSON-serialisable or a pydantic
+        model. Raises :class:`workerkit.Unroutable` when no queue would receive it.
+        """
+        publisher = await self._get_publisher()
+        raw, content_type = encode_body(body)
+        merged = dict(headers or {})
+        merged.setdefault(TRACE_HEADER, trace_id or new_id())
+        return await publisher.publish(
+            routing_key,
+            raw,
+            exchange=exchange,
+            headers=merged,
+            message_id=message_id,
+            content_type=content_type,
+        )
+
+    async def _get_publisher(self) -> Publisher:
+        async with self._publisher_lock:
+            if self._publisher is None or self._publisher.channel.is_closed:
+                if self._connection is None:
+                    self._connection = await connect_robust(
+                        self.settings.broker, name=f"{self.name} publisher"
+                    )
+                self._publisher = await Publisher.open(
+                    self._connection, confirm_timeout=self.settings.broker.confirm_timeout
+                )
+            return self._publisher
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+        self._connection = None
+        self._publisher = None
+
+    async def __aenter__(self) -> App:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -1,0 +1,58 @@
+"""Opening a connection, with the failure said in one line that names the fix."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aio_pika
+from aio_pika.abc import AbstractRobustConnection
+
+from workerkit.config import BrokerSettings, mask_url
+from workerkit.errors import BrokerUnavailable
+
+log = logging.getLogger("workerkit.broker")
+
+HOW_TO_START = "start RabbitMQ with 'bash scripts/services.sh' (or 'rabbitmq-server -detached')"
+
+
+async def connect(
+    settings: BrokerSettings, *, name: str = "workerkit"
+) -> aio_pika.abc.AbstractConnection:
+    """A plain (not robust) connection: the worker runs its own reconnect loop, so that it
+    re-declares its whole topology and logs each state change once."""
+    url = settings.url.get_secret_value()
+    try:
+        return await asyncio.wait_for(
+            aio_pika.connect(
+                url,
+                timeout=settings.connect_timeout,
+                client_properties={"connection_name": name},
+                heartbeat=settings.heartbeat,
+            ),
+            timeout=settings.connect_timeout + 1,
+        )
+    except (OSError, TimeoutError, aio_pika.exceptions.AMQPError) as exc:
+        reason = type(exc).__name__ if not str(exc) else str(exc).replace(url, mask_url(url))
+        raise BrokerUnavailable(
+            f"cannot reach RabbitMQ at {mask_url(url)} ({reason:.200}); {HOW_TO_START}"
+        ) from None
+
+
+async def connect_robust(settings: BrokerSettings, *, name: str) -> AbstractRobustConnection:
+    """For short-lived publishers (CLI, ``app.publish``) that want aio-pika's reconnects."""
+    url = settings.url.get_secret_value()
+    try:
+        return await asyncio.wait_for(
+            aio_pika.connect_robust(
+                url,
+                timeout=settings.connect_timeout,
+                client_properties={"connection_name": name},
+                heartbeat=settings.heartbeat,
+            ),
+            timeout=settings.connect_timeout + 1,
+        )
+    except (OSError, TimeoutError, aio_pika.exceptions.AMQPError) as exc:
+        raise BrokerUnavailable(
+            f"cannot reach RabbitMQ at {mask_url(url)} ({type(exc).__name__}); {HOW_TO_START}"
+        ) from None

@@ -1,0 +1,1 @@
+"""The dead-letter table: record, store, parking queue and replay."""

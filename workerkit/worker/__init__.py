@@ -1,0 +1,1 @@
+"""The worker process: consuming, dispatching one message's fate, concurrency, shutdown."""

@@ -1,0 +1,307 @@
+"""One consumer inside a worker process: its channel, its handler slots, its pause reasons.
+
+Deliveries go into a local inbox that ``target`` slot tasks drain. The number of slots can
+change while messages flow: new slots start at once, surplus slots leave when idle or after
+their current message, so scaling down never abandons a message. Messages that share an
+ordering key are released to the inbox one at a time, in arrival order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import aio_pika
+import aiormq
+from aiormq.abc import DeliveredMessage
+
+from workerkit.broker import topology as topo
+from workerkit.broker.publisher import Publisher
+from workerkit.consumer import Consumer
+from workerkit.middleware import MiddlewareChain
+from workerkit.worker.acker import Acker, Action
+from workerkit.worker.dispatch import Dispatcher, to_message
+from workerkit.worker.failures import DeadLetterStoreLike, FailureSink
+
+log = logging.getLogger("workerkit.worker")
+
+
+class ConsumerRuntime:
+    def __init__(
+        self,
+        consumer: Consumer,
+        *,
+        middleware: MiddlewareChain,
+        store: DeadLetterStoreLike | None,
+        publisher_fn: Callable[[], Publisher | None],
+    ) -> None:
+        self.consumer = consumer
+        self.queue = consumer.queue
+        self.middleware = middleware
+        self.topology = topo.plan(
+            consumer.queue,
+            queue_type=consumer.queue_type,
+            exchange=consumer.exchange,
+            routing_keys=consumer.routing_keys,
+            exchange_type=consumer.exchange_type,
+            delays=consumer.retry.distinct_delays(),
+        )
+        self.target = consumer.min_concurrency
+        self.executor = (
+            None
+            if consumer.is_async
+            else ThreadPoolExecutor(consumer.max_concurrency, thread_name_prefix=consumer.queue)
+        )
+        self.dispatcher = Dispatcher(
+            consumer,
+            sink=FailureSink(consumer, self.topology, publisher_fn, store),
+            middleware=middleware,
+            executor=self.executor,
+            settle=self._settle,
+            publisher_fn=publisher_fn,
+        )
+        self.pause_reasons: set[str] = set()
+        self.busy = 0
+        self.handled = 0
+        self._inbox: asyncio.Queue[DeliveredMessage] = asyncio.Queue()
+        self._slots: set[asyncio.Task[None]] = set()
+        self._idle: set[asyncio.Task[None]] = set()
+        self._active_keys: set[Hashable] = set()
+        self._waiting: defaultdict[Hashable, deque[DeliveredMessage]] = defaultdict(deque)
+        self._channel: aio_pika.abc.AbstractChannel | None = None
+        self._underlay: aiormq.abc.AbstractChannel | None = None
+        self._acker: Acker | None = None
+        self._consumer_tag: str | None = None
+        self._prefetch = 0
+        self._lock = asyncio.Lock()
+
+    # -- connection lifecycle -------------------------------------------------------------
+
+    async def attach(self, connection: aio_pika.abc.AbstractConnection) -> None:
+        """Open a channel, declare the topology, and consume unless paused."""
+        self._forget_channel()
+        channel = await connection.channel(publisher_confirms=False)
+        await topo.apply(channel, self.topology)
+        self._channel = channel
+        self._underlay = await channel.get_underlay_channel()
+        self._acker = Acker(self._underlay)
+        self.resize(self.target)
+        if not self.pause_reasons:
+            await self._start_consuming()
+
+    def _forget_channel(self) -> None:
+        """The old channel is gone: its unacked deliveries are already back in the queue."""
+        self._channel = self._underlay = self._acker = None
+        self._consumer_tag = None
+        self._prefetch = 0
+        while not self._inbox.empty():
+            self._inbox.get_nowait()
+        self._waiting.clear()
+        self._active_keys.clear()
+
+    async def _start_consuming(self) -> None:
+        async with self._lock:
+            if self._underlay is None or self._consumer_tag is not None:
+                return
+            await self._set_prefetch_locked(self.target)
+            tag = f"workerkit.{self.queue}.{uuid.uuid4().hex[:8]}"
+            await self._underlay.basic_consume(self.queue, self._on_delivery, consumer_tag=tag)
+            self._consumer_tag = tag
+
+    async def _stop_consuming(self) -> None:
+        async with self._lock:
+            tag, self._consumer_tag = self._consumer_tag, None
+            if tag is not None and self._underlay is not None and not self._underlay.is_closed:
+                await self._underlay.basic_cancel(tag)
+            self._return_unstarted()
+
+    async def _set_prefetch_locked(self, n: int) -> None:
+        """QoS applies to consumers created after it, so a change re-subscribes: the new
+        consumer starts with the new window, then the old one is cancelled. Deliveries of the
+        old consumer stay valid on the channel and are acked as usual."""
+        if self._underlay is None or n == self._prefetch:
+            return
+        await self._underlay.basic_qos(prefetch_count=n)
+        self._prefetch = n
+        old = self._consumer_tag
+        if old is not None:
+            tag = f"workerkit.{self.queue}.{uuid.uuid4().hex[:8]}"
+            await self._underlay.basic_consume(self.queue, self._on_delivery, consumer_tag=tag)
+            self._consumer_tag = tag
+            await self._underlay.basic_cancel(old)
+
+    async def set_prefetch(self, n: int) -> None:
+        async with self._lock:
+            if self._consumer_tag is not None:
+                await self._set_prefetch_locked(n)
+
+    def _return_unstarted(self) -> None:
+        """Prefetched messages that no slot has started go back to the queue."""
+        pending: list[DeliveredMessage] = []
+        while not self._inbox.empty():
+            pending.append(self._inbox.get_nowait())
+        for q in self._waiting.values():
+            pending.extend(q)
+        self._waiting.clear()
+        self._active_keys.clear()
+        for delivery in pending:
+            self._settle(delivery, "requeue")
+
+    # -- pausing --------------------------------------------------------------------------
+
+    async def pause(self, reason: str) -> None:
+        """Stop taking messages (in-flight ones finish); they wait in the queue."""
+        first = not self.pause_reasons
+        self.pause_reasons.add(reason)
+        if first:
+            await self._stop_consuming()
+            log.info("consumer %s paused (%s)", self.queue, ", ".join(sorted(self.pause_reasons)))
+            self.middleware.emit("after_consumer_paused", self.queue, frozenset(self.pause_reasons))
+
+    async def resume(self, reason: str) -> None:
+        if reason not in self.pause_reasons:
+            return
+        self.pause_reasons.discard(reason)
+        if not self.pause_reasons:
+            await self._start_consuming()
+            log.info("consumer %s resumed", self.queue)
+            self.middleware.emit("after_consumer_resumed", self.queue)
+
+    @property
+    def paused(self) -> bool:
+        return bool(self.pause_reasons)
+
+    # -- deliveries and slots -------------------------------------------------------------
+
+    async def _on_delivery(self, delivery: DeliveredMessage) -> None:
+        if delivery.channel is not self._underlay or self._acker is None:
+            return  # from a channel we already let go of: the broker redelivers it
+        self._acker.received(delivery.delivery.delivery_tag)
+        key = self._ordering_key(delivery) if self.consumer.ordering_key is not None else None
+        if key is None:
+            self._inbox.put_nowait(delivery)
+        elif key in self._active_keys:
+            self._waiting[key].append(delivery)
+        else:
+            self._active_keys.add(key)
+            self._inbox.put_nowait(delivery)
+
+    def _ordering_key(self, delivery: DeliveredMessage) -> Hashable | None:
+        spec = self.consumer.ordering_key
+        try:
+            if isinstance(spec, str):
+                headers = delivery.header.properties.headers or {}
+                key = headers.get(spec)
+            else:
+                assert spec is not None
+                key = spec(to_message(delivery, self.consumer.accept))
+            return ("k", key) if key is not None else None
+        except Exception:  # noqa: BLE001 - an unreadable message has no key; dispatch dead-letters it
+            return None
+
+    def _release_key(self, delivery: DeliveredMessage) -> None:
+        key = self._ordering_key(delivery)
+        if key is None or key not in self._active_keys:
+            return
+        waiting = self._waiting.get(key)
+        if waiting:
+            self._inbox.put_nowait(waiting.popleft())
+            if not waiting:
+                del self._waiting[key]
+        else:
+            self._active_keys.discard(key)
+
+    def _settle(self, delivery: DeliveredMessage, action: Action) -> None:
+        if self._acker is not None and delivery.channel is self._underlay:
+            self._acker.settle(delivery.delivery.delivery_tag, action)
+
+    def resize(self, n: int) -> None:
+        """Set the number of handler slots; surplus slots leave without dropping work."""
+        self.target = n
+        while len(self._slots) < n:
+            task = asyncio.get_running_loop().create_task(self._slot())
+            self._slots.add(task)
+        excess = len(self._slots) - n
+        for task in list(self._idle)[: max(0, excess)]:
+            self._idle.discard(task)
+            self._slots.discard(task)
+            task.cancel()
+
+    async def _slot(self) -> None:
+        me = asyncio.current_task()
+        assert me is not None
+        process = self.dispatcher.process
+        inbox = self._inbox
+        keyed = self.consumer.ordering_key is not None
+        try:
+            while True:
+                self._idle.add(me)
+                delivery = await inbox.get()
+                self._idle.discard(me)
+                self.busy += 1
+                try:
+                    await process(delivery)
+                except Exception:
+                    # a bug in workerkit itself: keep the message, never drop it
+                    log.exception("unexpected error in dispatch of %s; requeueing", self.queue)
+                    await asyncio.sleep(1.0)
+                    self._settle(delivery, "requeue")
+                finally:
+                    self.busy -= 1
+                    self.handled += 1
+                    if keyed:
+                        self._release_key(delivery)
+                if len(self._slots) > self.target:
+                    return
+        finally:
+            self._idle.discard(me)
+            self._slots.discard(me)
+
+    @property
+    def waiting(self) -> int:
+        """Messages prefetched by this process and not started yet."""
+        return self._inbox.qsize() + sum(len(q) for q in self._waiting.values())
+
+    # -- shutdown -------------------------------------------------------------------------
+
+    async def shutdown(self, grace: float) -> bool:
+        """Stop consuming, let in-flight handlers finish within ``grace`` seconds, return the
+        rest to the queue. Returns False when handlers were still running at the deadline."""
+        try:
+            await self._stop_consuming()
+        except (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException) as exc:
+            log.debug("cancel of %s failed: %s", self.queue, exc)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        # polls a counter many slots share; runs once, at shutdown
+        while self.busy and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        clean = self.busy == 0
+        for task in list(self._slots):
+            task.cancel()
+        await asyncio.gather(*self._slots, return_exceptions=True)
+        if self._acker is not None:
+            await self._acker.drain()
+        if self._channel is not None and not self._channel.is_closed:
+            try:
+                await self._channel.close()
+            except Exception as exc:  # noqa: BLE001 - closing a dying channel is best effort
+                log.debug("closing channel of %s: %s", self.queue, exc)
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+        return clean
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "queue": self.queue,
+            "concurrency": self.target,
+            "busy": self.busy,
+            "waiting": self.waiting,
+            "paused": sorted(self.pause_reasons),
+            "handled": self.handled,
+        }

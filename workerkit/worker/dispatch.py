@@ -1,0 +1,253 @@
+"""One message's fate: decode, run the handler, then ack, retry or dead-letter.
+
+This is the only place that decides an ack. The rule on every path: the message is settled
+only after its outcome is durable (handler returned, retry copy confirmed, dead-letter row
+committed, or parking copy confirmed). If that step fails the delivery is left to the broker
+(requeued after a pause), never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from datetime import UTC, datetime
+from typing import Any
+
+from aiormq.abc import DeliveredMessage
+from pydantic import ValidationError
+
+from workerkit.consumer import Consumer
+from workerkit.context import Context
+from workerkit.errors import InvalidMessage, PublishError
+from workerkit.message import (
+    ERROR_HISTORY_HEADER,
+    ERROR_MESSAGE_HEADER,
+    ERROR_TYPE_HEADER,
+    FIRST_FAILED_HEADER,
+    RETRY_HEADER,
+    Message,
+    decode_body,
+    parse_retry_count,
+    parse_trace_id,
+)
+from workerkit.middleware import MiddlewareChain
+from workerkit.worker.acker import Action
+from workerkit.worker.failures import FailureSink, describe_failure
+
+log = logging.getLogger("workerkit.worker")
+
+#: AMQP properties kept with a message (pamqp's names), besides id, type of content, headers
+PROPERTY_FIELDS = (
+    "content_encoding",
+    "correlation_id",
+    "reply_to",
+    "expiration",
+    "message_type",
+    "user_id",
+    "app_id",
+    "priority",
+    "timestamp",
+    "delivery_mode",
+)
+HISTORY_LIMIT = 20
+HEADER_TEXT_LIMIT = 1000
+
+
+def to_message(delivery: DeliveredMessage, accept: frozenset[str] | None) -> Message:
+    """Parse a delivery; raises :class:`InvalidMessage` for anything malformed."""
+    try:
+        return _to_message(delivery, accept)
+    except InvalidMessage:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever the bytes do, the worker survives
+        raise InvalidMessage(f"unreadable delivery: {type(exc).__name__}: {exc}") from None
+
+
+def _to_message(delivery: DeliveredMessage, accept: frozenset[str] | None) -> Message:
+    props = delivery.header.properties
+    headers = props.headers or {}
+    if not isinstance(headers, dict):
+        raise InvalidMessage("headers are not a table")
+    retry_count = parse_retry_count(headers)
+    body = decode_body(delivery.body, props.content_type, accept)
+    return Message(
+        body=body,
+        raw=delivery.body,
+        headers=headers,
+        message_id=props.message_id,
+        content_type=props.content_type,
+        routing_key=delivery.delivery.routing_key or "",
+        exchange=delivery.delivery.exchange or "",
+        retry_count=retry_count,
+        trace_id=parse_trace_id(headers),
+        redelivered=bool(delivery.delivery.redelivered),
+        properties={f: getattr(props, f) for f in PROPERTY_FIELDS if getattr(props, f) is not None},
+    )
+
+
+class Dispatcher:
+    """Runs one consumer's handler and settles each delivery through ``settle``."""
+
+    def __init__(
+        self,
+        consumer: Consumer,
+        *,
+        sink: FailureSink,
+        middleware: MiddlewareChain,
+        executor: Executor | None,
+        settle: Callable[[DeliveredMessage, Action], None],
+        publisher_fn: Callable[[], Any],
+    ) -> None:
+        self.consumer = consumer
+        self.sink = sink
+        self.middleware = middleware
+        self.executor = executor
+        self.settle = settle
+        self.publisher_fn = publisher_fn
+        self._emit = middleware.emit if middleware.middleware else None
+
+    async def process(self, delivery: DeliveredMessage) -> None:
+        c = self.consumer
+        started = time.perf_counter()
+        try:
+            message = to_message(delivery, c.accept)
+            arg: Any = message
+            if c.model is not None:
+                try:
+                    arg = c.model.model_validate(message.body)
+                except ValidationError as exc:
+                    raise InvalidMessage(f"body does not match {c.model.__name__}: {exc}") from None
+        except InvalidMessage as exc:
+            await self._fail(delivery, None, exc, started)
+            return
+        ctx = Context(message, queue=c.queue, consumer=c.name, publisher=self.publisher_fn())
+        if self._emit:
+            self._emit("before_process_message", ctx)
+        try:
+            if c.is_async:
+                if c.takes_context:
+                    await c.handler(arg, ctx)
+                else:
+                    await c.handler(arg)
+            else:
+                call = (
+                    (lambda: c.handler(arg, ctx)) if c.takes_context else (lambda: c.handler(arg))
+                )
+                await asyncio.get_running_loop().run_in_executor(self.executor, call)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._fail(delivery, ctx, exc, started)
+            return
+        self.settle(delivery, "ack")
+        if self._emit:
+            self._emit(
+                "after_process_message",
+                ctx,
+                outcome="ok",
+                exception=None,
+                duration=time.perf_counter() - started,
+            )
+
+    async def _fail(
+        self, delivery: DeliveredMessage, ctx: Context | None, exc: Exception, started: float
+    ) -> None:
+        c = self.consumer
+        attempt = ctx.message.attempt if ctx else _attempt_or_one(delivery)
+        decision = c.retry.decide(exc, attempt)
+        where = _where(c.queue, delivery, attempt, ctx)
+        failure = describe_failure(exc)
+        try:
+            if decision.action == "retry":
+                log.warning(
+                    "%s failed with %s: %s; retry in %gs",
+                    where,
+                    failure.error_type,
+                    failure.error_message[:300],
+                    decision.delay,
+                )
+                log.debug("traceback of %s:\n%s", where, failure.traceback)
+                headers = retry_headers(
+                    delivery, attempt, failure.error_type, failure.error_message
+                )
+                await self.sink.retry(delivery, headers, decision.delay)
+                outcome = "retry"
+            else:
+                log.error(
+                    "%s dead-lettered (%s) after %s: %s",
+                    where,
+                    decision.reason,
+                    failure.error_type,
+                    failure.error_message[:300],
+                )
+                log.debug("traceback of %s:\n%s", where, failure.traceback)
+                outcome = await self.sink.dead(delivery, attempt, decision.reason, failure)
+        except (PublishError, OSError, RuntimeError) as store_exc:
+            # the outcome could not be made durable: leave the message to the broker
+            log.error(
+                "%s: could not record its failure (%s); it will be redelivered",
+                where,
+                store_exc,
+            )
+            await asyncio.sleep(1.0)  # no hot requeue loop while the broker or DB is sick
+            self.settle(delivery, "requeue")
+            return
+        self.settle(delivery, "ack")
+        if self._emit and ctx is not None:
+            self._emit(
+                "after_process_message",
+                ctx,
+                outcome=outcome,
+                exception=exc,
+                duration=time.perf_counter() - started,
+            )
+
+
+def _attempt_or_one(delivery: DeliveredMessage) -> int:
+    try:
+        return parse_retry_count(delivery.header.properties.headers) + 1
+    except InvalidMessage:
+        return 1
+
+
+def _where(queue: str, delivery: DeliveredMessage, attempt: int, ctx: Context | None) -> str:
+    trace = ctx.trace_id if ctx else "-"
+    return f"[{queue} id={delivery.header.properties.message_id} attempt={attempt} trace={trace}]"
+
+
+def retry_headers(
+    delivery: DeliveredMessage, attempt: int, error_type: str, error_message: str
+) -> dict[str, Any]:
+    """The original headers plus the attempt count and a bounded error history."""
+    headers = dict(delivery.header.properties.headers or {})
+    now = datetime.now(UTC).isoformat()
+    history = load_history(headers)
+    history.append(
+        {
+            "attempt": attempt,
+            "error_type": error_type,
+            "error_message": error_message[:200],
+            "at": now,
+        }
+    )
+    headers[RETRY_HEADER] = attempt
+    headers[ERROR_TYPE_HEADER] = error_type[:HEADER_TEXT_LIMIT]
+    headers[ERROR_MESSAGE_HEADER] = error_message[:HEADER_TEXT_LIMIT]
+    headers[ERROR_HISTORY_HEADER] = json.dumps(history[-HISTORY_LIMIT:])
+    headers.setdefault(FIRST_FAILED_HEADER, now)
+    return headers
+
+
+def load_history(headers: dict[str, Any]) -> list[dict[str, Any]]:
+    raw = headers.get(ERROR_HISTORY_HEADER)
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else []
+    except ValueError:
+        return []
+    return [h for h in value if isinstance(h, dict)] if isinstance(value, list) else []

@@ -1,0 +1,199 @@
+"""The worker process: connect, consume, reconnect after a loss, shut down on a signal.
+
+States are logged once per change (``connected``, ``connection lost``, ``reconnected``), not
+once per reconnect attempt. On SIGTERM or SIGINT the worker stops taking messages, lets
+in-flight handlers finish within the grace period, returns prefetched messages to the queue
+and exits 0; a second signal exits at once and the broker requeues whatever was unacked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import aio_pika
+import aiormq
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
+
+from workerkit.broker.connection import connect
+from workerkit.broker.publisher import Publisher
+from workerkit.errors import BrokerUnavailable, ConfigError
+from workerkit.worker.consuming import ConsumerRuntime
+from workerkit.worker.failures import DeadLetterStoreLike
+
+if TYPE_CHECKING:
+    from workerkit.app import App
+
+log = logging.getLogger("workerkit.worker")
+
+EXIT_FORCED = 130
+StartHook = Callable[["Worker"], Awaitable[None]]
+
+
+class Worker:
+    def __init__(
+        self,
+        app: App,
+        queues: Sequence[str] | None = None,
+        *,
+        store: DeadLetterStoreLike | None = None,
+        install_signals: bool = True,
+    ) -> None:
+        self.app = app
+        self.settings = app.settings
+        selected = list(queues) if queues else list(app.consumers)
+        unknown = [q for q in selected if q not in app.consumers]
+        if unknown:
+            raise ConfigError(
+                f"--queue {unknown[0]!r} has no consumer in this app "
+                f"(it has {sorted(app.consumers)})"
+            )
+        self.publisher: Publisher | None = None
+        self.runtimes = {
+            q: ConsumerRuntime(
+                app.consumers[q],
+                middleware=app.middleware,
+                store=store,
+                publisher_fn=lambda: self.publisher,
+            )
+            for q in selected
+        }
+        self.install_signals = install_signals
+        self.connected = asyncio.Event()
+        self.on_start: list[StartHook] = []
+        self.background: list[asyncio.Task[Any]] = []
+        self._stop: asyncio.Event | None = None
+        self._signals = 0
+
+    # -- control --------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+
+    def _on_signal(self, signame: str) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            log.warning("second %s: exiting now; the broker requeues unacked messages", signame)
+            os._exit(EXIT_FORCED)
+        log.info(
+            "%s received: finishing in-flight messages (grace %ss)",
+            signame,
+            self.settings.worker.grace_period,
+        )
+        self.request_stop()
+
+    # -- main loop ------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Run until stopped. Raises :class:`BrokerUnavailable` if the first connect fails."""
+        loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        if self.install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._on_signal, sig.name)
+        connection: aio_pika.abc.AbstractConnection | None = await connect(
+            self.settings.broker, name=f"workerkit {os.getpid()}"
+        )
+        for hook in self.on_start:
+            await hook(self)
+        self.app.middleware.emit("after_worker_boot", list(self.runtimes))
+        try:
+            while connection is not None:
+                lost = asyncio.Event()
+                connection.close_callbacks.add(lambda *_, ev=lost: ev.set())
+                try:
+                    await self._attach(connection)
+                except (
+                    aiormq.exceptions.AMQPError,
+                    aio_pika.exceptions.AMQPException,
+                    OSError,
+                ) as exc:
+                    log.warning("setting up consumers failed (%s); reconnecting", exc)
+                    lost.set()
+                if not lost.is_set():
+                    await _first(self._stop.wait(), lost.wait())
+                if self._stop.is_set():
+                    break
+                self._lost()
+                connection = await self._reconnect()
+            return await self._shutdown(connection)
+        finally:
+            if self.install_signals:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(sig)
+
+    async def _attach(self, connection: aio_pika.abc.AbstractConnection) -> None:
+        self.publisher = await Publisher.open(
+            connection, confirm_timeout=self.settings.broker.confirm_timeout
+        )
+        for runtime in self.runtimes.values():
+            await runtime.attach(connection)
+        self.connected.set()
+        log.info("connected; consuming %s", ", ".join(self.runtimes))
+        self.app.middleware.emit("after_connection_state", "connected", "")
+
+    def _lost(self) -> None:
+        self.publisher = None
+        self.connected.clear()
+        log.warning(
+            "connection to RabbitMQ lost; reconnecting (in-flight messages are redelivered)"
+        )
+        self.app.middleware.emit("after_connection_state", "lost", "")
+
+    async def _reconnect(self) -> aio_pika.abc.AbstractConnection | None:
+        assert self._stop is not None
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(BrokerUnavailable),
+            wait=wait_exponential(multiplier=0.2, max=self.settings.broker.reconnect_max_delay),
+        )
+        async for attempt in retrying:
+            with attempt:
+                if self._stop.is_set():
+                    return None
+                n = attempt.retry_state.attempt_number
+                try:
+                    conn = await connect(self.settings.broker, name=f"workerkit {os.getpid()}")
+                except BrokerUnavailable as exc:
+                    if n == 1:
+                        log.warning("%s; retrying with backoff", exc)
+                    raise
+                log.info("reconnected after %d attempt(s)", n)
+                return conn
+        return None
+
+    async def _shutdown(self, connection: aio_pika.abc.AbstractConnection | None) -> int:
+        self.app.middleware.emit("before_worker_shutdown", list(self.runtimes))
+        for task in self.background:
+            task.cancel()
+        grace = self.settings.worker.grace_period
+        results = await asyncio.gather(*(r.shutdown(grace) for r in self.runtimes.values()))
+        if not all(results):
+            log.warning(
+                "grace period of %ss ended with handlers running; their messages "
+                "return to the queue",
+                grace,
+            )
+        if connection is not None and not connection.is_closed:
+            await connection.close()
+        log.info("worker stopped")
+        return 0
+
+
+async def _first(*aws: Awaitable[Any]) -> None:
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
+
+
+async def run_worker(app: App, queues: Sequence[str] | None = None) -> int:
+    """What ``workerkit run`` does: build the worker with the app's stores and run it."""
+    worker = Worker(app, queues)
+    return await worker.run()
