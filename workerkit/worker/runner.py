@@ -64,6 +64,8 @@ class Worker:
         }
         self.install_signals = install_signals
         self.connected = asyncio.Event()
+        #: how many times the worker attached to a connection (1 + reconnects)
+        self.attachments = 0
         self.on_start: list[StartHook] = []
         self.background: list[asyncio.Task[Any]] = []
         self._stop: asyncio.Event | None = None
@@ -134,6 +136,7 @@ class Worker:
         for runtime in self.runtimes.values():
             await runtime.attach(connection)
         self.connected.set()
+        self.attachments += 1
         log.info("connected; consuming %s", ", ".join(self.runtimes))
         self.app.middleware.emit("after_connection_state", "connected", "")
 
