@@ -1,0 +1,1 @@
+"""Example worker processes, one module per app."""
