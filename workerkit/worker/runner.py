@@ -21,7 +21,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from workerkit.broker.connection import connect
 from workerkit.broker.publisher import Publisher
-from workerkit.errors import BrokerUnavailable, ConfigError
+from workerkit.errors import BrokerUnavailable, ConfigError, DatabaseUnavailable
 from workerkit.worker.consuming import ConsumerRuntime
 from workerkit.worker.failures import DeadLetterStoreLike
 
@@ -53,6 +53,8 @@ class Worker:
                 f"(it has {sorted(app.consumers)})"
             )
         self.publisher: Publisher | None = None
+        self.store = store
+        self._importer: asyncio.Task[None] | None = None
         self.runtimes = {
             q: ConsumerRuntime(
                 app.consumers[q],
@@ -135,6 +137,19 @@ class Worker:
         )
         for runtime in self.runtimes.values():
             await runtime.attach(connection)
+        if self.store is not None:
+            from workerkit.deadletters.parking import import_loop
+
+            if self._importer is not None:
+                self._importer.cancel()
+            self._importer = asyncio.get_running_loop().create_task(
+                import_loop(
+                    connection,
+                    list(self.runtimes),
+                    self.store,
+                    self.settings.deadletters.import_interval,
+                )
+            )
         self.connected.set()
         self.attachments += 1
         log.info("connected; consuming %s", ", ".join(self.runtimes))
@@ -171,8 +186,9 @@ class Worker:
 
     async def _shutdown(self, connection: aio_pika.abc.AbstractConnection | None) -> int:
         self.app.middleware.emit("before_worker_shutdown", list(self.runtimes))
-        for task in self.background:
-            task.cancel()
+        for task in [*self.background, self._importer]:
+            if task is not None:
+                task.cancel()
         grace = self.settings.worker.grace_period
         results = await asyncio.gather(*(r.shutdown(grace) for r in self.runtimes.values()))
         if not all(results):
@@ -197,6 +213,20 @@ async def _first(*aws: Awaitable[Any]) -> None:
 
 
 async def run_worker(app: App, queues: Sequence[str] | None = None) -> int:
-    """What ``workerkit run`` does: build the worker with the app's stores and run it."""
-    worker = Worker(app, queues)
-    return await worker.run()
+    """What ``workerkit run`` does: build the worker with the app's stores and run it.
+
+    A dead-letter database that does not answer at start is not fatal: failed messages are
+    parked in ``<queue>.dead`` and moved into the table once it answers.
+    """
+    from workerkit.deadletters.store import DeadLetterStore
+
+    store = DeadLetterStore(app.settings.deadletters.database_url.get_secret_value())
+    try:
+        await asyncio.to_thread(store.check)
+    except DatabaseUnavailable as exc:
+        log.error("%s; failed messages will be parked in <queue>.dead until it answers", exc)
+    worker = Worker(app, queues, store=store)
+    try:
+        return await worker.run()
+    finally:
+        store.close()

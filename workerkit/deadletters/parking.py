@@ -1,0 +1,168 @@
+"""Moving parked messages (``<queue>.dead``) into the dead-letter table.
+
+A worker parks a failed message when the database cannot take its row; the copy carries the
+failure in an ``x-dl-meta`` header. Each worker runs :func:`import_loop` in the background,
+and ``workerkit dead-letters import-parked`` does the same by hand. A parked message is acked
+only after its row is committed, so an import that dies half-way loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+
+from workerkit.broker.connection import connect
+from workerkit.broker.topology import PARKING_SUFFIX, parking_queue_name
+from workerkit.config import Settings
+from workerkit.deadletters.record import DeadLetterRecord
+from workerkit.errors import DatabaseUnavailable
+from workerkit.worker.failures import PARK_PREFIX, DeadLetterStoreLike
+
+log = logging.getLogger("workerkit.deadletters")
+META = f"{PARK_PREFIX}meta"
+
+PROPERTY_FIELDS = (
+    "content_encoding",
+    "correlation_id",
+    "reply_to",
+    "expiration",
+    "user_id",
+    "app_id",
+    "priority",
+)
+
+
+def record_from_parked(queue: str, message: AbstractIncomingMessage) -> DeadLetterRecord:
+    headers = dict(message.headers or {})
+    raw = headers.pop(META, None)
+    if isinstance(raw, bytes):
+        raw = raw.decode()
+    try:
+        meta: dict[str, Any] = json.loads(raw) if isinstance(raw, str) else {}
+    except ValueError:
+        meta = {}
+    now = datetime.now(UTC)
+    properties = {f: getattr(message, f) for f in PROPERTY_FIELDS if getattr(message, f)}
+    if message.type:
+        properties["message_type"] = message.type
+    if message.timestamp:
+        properties["timestamp"] = message.timestamp
+    trace = headers.get("x-trace-id")
+    return DeadLetterRecord(
+        queue=queue,
+        consumer=str(meta.get("consumer", "?")),
+        message_id=message.message_id,
+        trace_id=trace if isinstance(trace, str) else None,
+        exchange=str(meta.get("exchange", "")),
+        routing_key=str(meta.get("routing_key", queue)),
+        headers=headers,
+        body=message.body,
+        content_type=message.content_type,
+        properties=properties,
+        attempts=int(meta.get("attempts", 1)),
+        error_type=str(meta.get("error_type", "unknown")),
+        error_message=str(meta.get("error_message", "parked without failure details")),
+        traceback=str(meta.get("traceback", "")),
+        fingerprint=str(meta.get("fingerprint", "0" * 16)),
+        fault_location=meta.get("fault_location"),
+        reason=meta.get("reason")
+        if meta.get("reason") in ("exhausted", "non_retriable", "invalid")
+        else "invalid",
+        history=list(meta.get("history") or []),
+        first_failed_at=_time(meta.get("first_failed_at")) or now,
+        last_failed_at=_time(meta.get("last_failed_at")) or now,
+        replayed_from=meta.get("replayed_from")
+        if isinstance(meta.get("replayed_from"), int)
+        else None,
+    )
+
+
+def _time(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+async def import_queue(channel: AbstractChannel, queue: str, store: DeadLetterStoreLike) -> int:
+    """Import every message waiting in ``<queue>.dead``; stops at the first database error."""
+    parked = await channel.declare_queue(parking_queue_name(queue), passive=True)
+    moved = 0
+    while True:
+        message = await parked.get(no_ack=False, fail=False)
+        if message is None:
+            return moved
+        try:
+            record = record_from_parked(queue, message)
+            await asyncio.to_thread(store.add, record)
+        except DatabaseUnavailable:
+            await message.nack(requeue=True)
+            raise
+        except Exception:
+            await message.nack(requeue=True)
+            raise
+        await message.ack()
+        moved += 1
+
+
+async def import_parked(settings: Settings, queues: Sequence[str] | None = None) -> dict[str, int]:
+    """What ``workerkit dead-letters import-parked`` runs. ``queues`` None means every
+    ``*.dead`` queue the broker reports through the management-free path: the caller must
+    name them, since AMQP cannot list queues."""
+    from workerkit.deadletters.store import DeadLetterStore
+
+    store = DeadLetterStore(settings.deadletters.database_url.get_secret_value())
+    store.check()
+    connection = await connect(settings.broker, name="workerkit import-parked")
+    result: dict[str, int] = {}
+    try:
+        for queue in queues or ():
+            channel = await connection.channel()
+            name = queue.removesuffix(PARKING_SUFFIX)
+            try:
+                result[name] = await import_queue(channel, name, store)
+            except aio_pika.exceptions.ChannelNotFoundEntity:
+                result[name] = 0
+    finally:
+        await connection.close()
+        store.close()
+    return result
+
+
+async def import_loop(
+    connection: aio_pika.abc.AbstractConnection,
+    queues: Sequence[str],
+    store: DeadLetterStoreLike,
+    interval: float,
+) -> None:
+    """Background task of a worker: keep the parking queues empty while the database answers."""
+    warned = False
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            channel = await connection.channel()
+            try:
+                for queue in queues:
+                    moved = await import_queue(channel, queue, store)
+                    if moved:
+                        log.info(
+                            "moved %d parked message(s) from %s into the dead-letter table",
+                            moved,
+                            parking_queue_name(queue),
+                        )
+            finally:
+                await channel.close()
+            warned = False
+        except DatabaseUnavailable as exc:
+            if not warned:
+                log.warning("parked messages wait: %s", exc)
+                warned = True
+        except (aio_pika.exceptions.AMQPException, OSError) as exc:
+            log.debug("parking import skipped: %s", exc)
