@@ -75,14 +75,16 @@ class App:
         headers: Mapping[str, Any] | None = None,
         message_id: str | None = None,
         trace_id: str | None = None,
+        content_type: str | None = None,
     ) -> str:
         """Publish one persistent message and wait for the broker's confirm.
 
         ``body`` may be bytes (sent as they are) or anything JSON-serialisable or a pydantic
-        model. Raises :class:`workerkit.Unroutable` when no queue would receive it.
+        model; ``content_type`` overrides the type for bytes (e.g. JSON text sent as is).
+        Raises :class:`workerkit.Unroutable` when no queue would receive it.
         """
         publisher = await self._get_publisher()
-        raw, content_type = encode_body(body)
+        raw, default_type = encode_body(body)
         merged = dict(headers or {})
         merged.setdefault(TRACE_HEADER, trace_id or new_id())
         return await publisher.publish(
@@ -91,7 +93,7 @@ class App:
             exchange=exchange,
             headers=merged,
             message_id=message_id,
-            content_type=content_type,
+            content_type=content_type or default_type,
         )
 
     async def _get_publisher(self) -> Publisher:
