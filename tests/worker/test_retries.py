@@ -12,12 +12,12 @@ import aiormq
 import pytest
 from pamqp.commands import Basic
 from sqlalchemy import create_engine, text
+from workerkit.deadletters.schema import upgrade
+from workerkit.deadletters.store import DeadLetterStore
 
 from tests.helpers import TcpProxy, delete_queues, queue_depth, running_worker, wait_for
 from workerkit import App, Message, NonRetriable, Settings
 from workerkit.config import BrokerSettings, SecretUrl
-from workerkit.deadletters.schema import upgrade
-from workerkit.deadletters.store import DeadLetterStore
 
 pytestmark = pytest.mark.integration
 
