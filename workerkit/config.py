@@ -44,7 +44,7 @@ class Secret(SecretStr):
 class SecretUrl(SecretStr):
     """A URL whose password is masked when shown; the rest stays readable for operators."""
 
-    def _display(self) -> str:  # type: ignore[override]
+    def _display(self) -> str:
         return mask_url(self.get_secret_value())
 
 
@@ -178,7 +178,8 @@ class Settings(Section):
 
     def describe(self) -> dict[str, Any]:
         """Settings as plain data with every secret masked, for ``--show-config`` and logs."""
-        return json.loads(self.model_dump_json())
+        data: dict[str, Any] = json.loads(self.model_dump_json())
+        return data
 
 
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:

@@ -21,10 +21,11 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from workerkit.broker.connection import connect
 from workerkit.broker.topology import PARKING_SUFFIX, parking_queue_name
 from workerkit.config import Settings
-from workerkit.deadletters.record import DeadLetterRecord
+from workerkit.deadletters.record import DeadLetterRecord, Reason
 from workerkit.errors import DatabaseUnavailable
 from workerkit.worker.failures import PARK_PREFIX, DeadLetterStoreLike
 
+REASONS: tuple[Reason, ...] = ("exhausted", "non_retriable", "invalid")
 log = logging.getLogger("workerkit.deadletters")
 META = f"{PARK_PREFIX}meta"
 
@@ -72,9 +73,7 @@ def record_from_parked(queue: str, message: AbstractIncomingMessage) -> DeadLett
         traceback=str(meta.get("traceback", "")),
         fingerprint=str(meta.get("fingerprint", "0" * 16)),
         fault_location=meta.get("fault_location"),
-        reason=meta.get("reason")
-        if meta.get("reason") in ("exhausted", "non_retriable", "invalid")
-        else "invalid",
+        reason=_reason(meta.get("reason")),
         history=list(meta.get("history") or []),
         first_failed_at=_time(meta.get("first_failed_at")) or now,
         last_failed_at=_time(meta.get("last_failed_at")) or now,
@@ -82,6 +81,13 @@ def record_from_parked(queue: str, message: AbstractIncomingMessage) -> DeadLett
         if isinstance(meta.get("replayed_from"), int)
         else None,
     )
+
+
+def _reason(value: Any) -> Reason:
+    for reason in REASONS:
+        if value == reason:
+            return reason
+    return "invalid"
 
 
 def _time(value: Any) -> datetime | None:

@@ -54,7 +54,7 @@ class RetryPolicy:
         wait = wait_exponential(multiplier=initial, exp_base=multiplier, max=maximum)
         ladder = []
         for attempt in range(1, max(max_attempts, 2)):
-            state = RetryCallState(None, None, (), {})
+            state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]
             state.attempt_number = attempt
             ladder.append(round(float(wait(state)), 3))
         return cls(max_attempts, tuple(ladder), tuple(retry_on), tuple(dead_on))

@@ -25,7 +25,7 @@ from workerkit.broker.publisher import Publisher
 from workerkit.consumer import Consumer
 from workerkit.middleware import MiddlewareChain
 from workerkit.worker.acker import Acker, Action
-from workerkit.worker.dispatch import Dispatcher, to_message
+from workerkit.worker.dispatch import Dispatcher, tag_of, to_message
 from workerkit.worker.failures import DeadLetterStoreLike, FailureSink
 
 log = logging.getLogger("workerkit.worker")
@@ -189,7 +189,7 @@ class ConsumerRuntime:
     async def _on_delivery(self, delivery: DeliveredMessage) -> None:
         if delivery.channel is not self._underlay or self._acker is None:
             return  # from a channel we already let go of: the broker redelivers it
-        self._acker.received(delivery.delivery.delivery_tag)
+        self._acker.received(tag_of(delivery))
         key = self._ordering_key(delivery) if self.consumer.ordering_key is not None else None
         if key is None:
             self._inbox.put_nowait(delivery)
@@ -202,6 +202,7 @@ class ConsumerRuntime:
     def _ordering_key(self, delivery: DeliveredMessage) -> Hashable | None:
         spec = self.consumer.ordering_key
         try:
+            key: Any
             if isinstance(spec, str):
                 headers = delivery.header.properties.headers or {}
                 key = headers.get(spec)
@@ -226,7 +227,7 @@ class ConsumerRuntime:
 
     def _settle(self, delivery: DeliveredMessage, action: Action) -> None:
         if self._acker is not None and delivery.channel is self._underlay:
-            self._acker.settle(delivery.delivery.delivery_tag, action)
+            self._acker.settle(tag_of(delivery), action)
 
     def resize(self, n: int) -> None:
         """Set the number of handler slots; surplus slots leave without dropping work."""

@@ -15,9 +15,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from aiormq.abc import DeliveredMessage
+from pamqp.commands import Basic
 from pydantic import ValidationError
 
 from workerkit.consumer import Consumer
@@ -57,6 +58,15 @@ HISTORY_LIMIT = 20
 HEADER_TEXT_LIMIT = 1000
 
 
+def frame(delivery: DeliveredMessage) -> Basic.Deliver:
+    """The Basic.Deliver of a consumed message (aiormq types it as any incoming frame)."""
+    return cast(Basic.Deliver, delivery.delivery)
+
+
+def tag_of(delivery: DeliveredMessage) -> int:
+    return cast(int, frame(delivery).delivery_tag)
+
+
 def to_message(delivery: DeliveredMessage, accept: frozenset[str] | None) -> Message:
     """Parse a delivery; raises :class:`InvalidMessage` for anything malformed."""
     try:
@@ -80,11 +90,11 @@ def _to_message(delivery: DeliveredMessage, accept: frozenset[str] | None) -> Me
         headers=headers,
         message_id=props.message_id,
         content_type=props.content_type,
-        routing_key=delivery.delivery.routing_key or "",
-        exchange=delivery.delivery.exchange or "",
+        routing_key=frame(delivery).routing_key or "",
+        exchange=frame(delivery).exchange or "",
         retry_count=retry_count,
         trace_id=parse_trace_id(headers),
-        redelivered=bool(delivery.delivery.redelivered),
+        redelivered=bool(frame(delivery).redelivered),
         properties={f: getattr(props, f) for f in PROPERTY_FIELDS if getattr(props, f) is not None},
     )
 
@@ -185,6 +195,7 @@ class Dispatcher:
                     failure.error_message[:300],
                 )
                 log.debug("traceback of %s:\n%s", where, failure.traceback)
+                assert decision.reason != "retry"
                 outcome = await self.sink.dead(delivery, attempt, decision.reason, failure)
         except (PublishError, OSError, RuntimeError) as store_exc:
             # the outcome could not be made durable: leave the message to the broker

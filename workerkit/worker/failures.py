@@ -145,7 +145,7 @@ def _properties(delivery: DeliveredMessage) -> dict[str, Any]:
 def build_record(
     consumer: Consumer, delivery: DeliveredMessage, attempt: int, reason: Reason, failure: Failure
 ) -> DeadLetterRecord:
-    from workerkit.worker.dispatch import load_history
+    from workerkit.worker.dispatch import frame, load_history
 
     props = delivery.header.properties
     headers = dict(props.headers or {}) if isinstance(props.headers, dict) else {}
@@ -167,8 +167,8 @@ def build_record(
         consumer=consumer.name,
         message_id=props.message_id,
         trace_id=trace if isinstance(trace, str) else None,
-        exchange=delivery.delivery.exchange or "",
-        routing_key=delivery.delivery.routing_key or "",
+        exchange=frame(delivery).exchange or "",
+        routing_key=frame(delivery).routing_key or "",
         headers=headers,
         body=delivery.body,
         content_type=props.content_type,
