@@ -4,7 +4,8 @@ Maths after Resilience4j (sliding windows, failure-rate and slow-call thresholds
 half-open probes), counted locally per process; operators can force a breaker open or
 closed for every worker through an override document (see :mod:`.override`).
 
-    tms = CircuitBreaker("tms-api", settings.breakers.for_name("tms-api"), ignore=(NotFound,))
+    registry = BreakerRegistry(settings.breakers)
+    tms = registry.register("tms-api", ignore=(NotFound,))
 
     @tms.protect(fallback=Fallback.returning([]))
     async def rates(order_id: str) -> list[Rate]: ...
@@ -19,14 +20,18 @@ from workerkit.breakers.fallback import (
     last_fallback,
 )
 from workerkit.breakers.override import Mode, Override, parse_override
+from workerkit.breakers.pause import PauseGate
+from workerkit.breakers.registry import BreakerRegistry
 
 __all__ = [
+    "BreakerRegistry",
     "BreakerStatus",
     "CircuitBreaker",
     "Fallback",
     "FallbackInfo",
     "Mode",
     "Override",
+    "PauseGate",
     "State",
     "StateChange",
     "last_call_was_fallback",
