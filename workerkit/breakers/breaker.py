@@ -25,7 +25,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 from workerkit.breakers import fallback as flag
 from workerkit.breakers.events import BreakerStatus, Listener, State
-from workerkit.breakers.fallback import Fallback, FallbackInfo, FallbackReason
+from workerkit.breakers.fallback import Fallback, FallbackInfo, FallbackReason, peek
 from workerkit.breakers.machine import BreakerMachine, Clock
 from workerkit.breakers.override import Mode
 from workerkit.config import BreakerSettings
@@ -122,7 +122,8 @@ class CircuitBreaker(BreakerMachine):
         return await self._run_async(fn, self.fallback, args, kwargs)  # type: ignore[no-any-return]
 
     def _run(self, fn: Callable[..., Any], fb: Fallback | None, args: Any, kwargs: Any) -> Any:
-        flag.clear()
+        if peek() is not None:
+            flag.clear()
         permit = self._admit()
         if permit < 0:
             if fb is not None and fb.on_open:
@@ -141,7 +142,8 @@ class CircuitBreaker(BreakerMachine):
     async def _run_async(
         self, fn: Callable[..., Awaitable[Any]], fb: Fallback | None, args: Any, kwargs: Any
     ) -> Any:
-        flag.clear()
+        if peek() is not None:
+            flag.clear()
         permit = self._admit()
         if permit < 0:
             if fb is not None and fb.on_open:

@@ -106,6 +106,10 @@ def mark(info: FallbackInfo) -> None:
 
 
 def clear() -> None:
-    """Start a call with a clean flag; skips the write when already clean (the hot path)."""
-    if _last.get() is not None:
-        _last.set(None)
+    """Start a call with a clean flag."""
+    _last.set(None)
+
+
+# The raw getter, so the hot path can skip clear() (a function call and a write) when the
+# flag is already clean, which is almost always.
+peek: Callable[[], FallbackInfo | None] = _last.get

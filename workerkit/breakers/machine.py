@@ -163,15 +163,12 @@ class BreakerMachine:
                 events = self._judge_probe(failed, slow)
             else:
                 window = self._window
-                window.record(end, failed, slow)
+                if not window.record(end, failed, slow) or self._override is not None:
+                    return
                 calls, failures, late = window.calls, window.failures, window.slow
-                if (
-                    calls < self._minimum
-                    or self._override is not None
-                    or (
-                        failures * 100 < self._failure_pct * calls
-                        and late * 100 < self._slow_pct * calls
-                    )
+                if calls < self._minimum or (
+                    failures * 100 < self._failure_pct * calls
+                    and late * 100 < self._slow_pct * calls
                 ):
                     return
                 events = self._trip(calls, failures, late)

@@ -34,25 +34,31 @@ class CountWindow:
     def advance(self, now: float) -> None:
         """Age does not matter to a count window; present so both windows read alike."""
 
-    def record(self, now: float, failed: bool, slow: bool) -> None:
-        # Shaped for the common case, a fast success replacing a fast success: no arithmetic.
+    def record(self, now: float, failed: bool, slow: bool) -> bool:
+        """Add one outcome; False when no rate can have risen, so no threshold needs a look.
+
+        Shaped for the common case, a fast success replacing a fast success: no arithmetic.
+        """
         pos = self._pos
         ring = self._ring
-        if self.calls == self.size:
+        risen = self.calls < self.size  # a growing window can newly reach the minimum
+        if risen:
+            self.calls += 1
+        else:
             old = ring[pos]
             if old:
                 self.failures -= old & 1
                 self.slow -= old >> 1
-        else:
-            self.calls += 1
         if failed or slow:
             ring[pos] = failed | (slow << 1)
             self.failures += failed
             self.slow += slow
+            risen = True
         else:
             ring[pos] = 0
         pos += 1
         self._pos = 0 if pos == self.size else pos
+        return risen
 
 
 class TimeWindow:
@@ -93,12 +99,13 @@ class TimeWindow:
             self._clear(stale % self.size)
         self._head = second
 
-    def record(self, now: float, failed: bool, slow: bool) -> None:
+    def record(self, now: float, failed: bool, slow: bool) -> bool:
+        """Add one outcome; always True, since seconds leaving the window can raise a rate."""
         self.advance(now)
         second = math.floor(now)
         assert self._head is not None
         if second <= self._head - self.size:
-            return  # finished so late (a thread preempted for seconds) that it left the window
+            return True  # finished so late (a thread preempted for seconds) it left the window
         index = second % self.size
         self._calls[index] += 1
         self._failures[index] += failed
@@ -106,6 +113,7 @@ class TimeWindow:
         self.calls += 1
         self.failures += failed
         self.slow += slow
+        return True
 
     def _clear(self, index: int) -> None:
         self.calls -= self._calls[index]
