@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import UTC, datetime
 
 import pytest
 from breaker_support import FakeClock, fail, ok
@@ -77,6 +79,17 @@ def test_the_snapshot_lists_every_breaker_with_its_state_and_counts(clock: FakeC
         1,
     )
     assert (tms.name, tms.state, tms.failure_rate) == ("tms-api", State.OPEN, 100.0)
+
+
+def test_a_status_becomes_plain_json_data(clock: FakeClock) -> None:
+    registry = make_registry(clock)
+    until = datetime(2030, 1, 1, tzinfo=UTC)
+    registry.get("tms-api").set_override("force_open", until=until, reason="outage", by="ana")
+    (status,) = registry.snapshot()
+    data = status.as_dict()
+    assert json.loads(json.dumps(data)) == data
+    assert data["state"] == "forced_open"
+    assert (data["mode"], data["until"], data["by"]) == ("force_open", until.isoformat(), "ana")
 
 
 def test_an_override_for_a_breaker_not_yet_created_applies_when_it_is(clock: FakeClock) -> None:

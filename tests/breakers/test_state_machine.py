@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import ExitStack
 
 import pytest
@@ -278,3 +279,37 @@ async def test_the_async_context_manager_counts_the_block(make_breaker: MakeBrea
             async with breaker:
                 raise Boom("down")
     assert breaker.state is State.OPEN
+
+
+def test_protecting_a_generator_is_refused_because_nothing_real_would_be_counted(
+    make_breaker: MakeBreaker,
+) -> None:
+    def rows() -> Iterator[int]:
+        yield 1
+
+    with pytest.raises(TypeError, match="generator"):
+        make_breaker().protect(rows)
+
+
+async def test_an_instance_with_an_async_call_is_protected_as_async(
+    make_breaker: MakeBreaker,
+) -> None:
+    class Client:
+        async def __call__(self) -> str:
+            raise Boom("down")
+
+    breaker = make_breaker(minimum_calls=1)
+    guarded = breaker.protect(Client())
+    with pytest.raises(Boom):
+        await guarded()
+    assert breaker.state is State.OPEN
+
+
+def test_call_refuses_a_coroutine_function_instead_of_guarding_nothing(
+    make_breaker: MakeBreaker,
+) -> None:
+    async def remote() -> str:
+        return "x"
+
+    with pytest.raises(TypeError, match="use acall"):
+        make_breaker().call(remote)

@@ -71,8 +71,8 @@ class CircuitBreaker(BreakerMachine):
             ov = self._override
         return BreakerStatus(
             self.name, self.state, ov.mode if ov else Mode.AUTO, ov.until if ov else None,
-            ov.reason if ov else None, failure_rate, slow_rate, calls, self.rejected,
-            self.fallbacks,
+            ov.reason if ov else None, ov.by if ov else None, failure_rate, slow_rate, calls,
+            self.rejected, self.fallbacks,
         )  # fmt: skip
 
     # -- decorator and call forms --------------------------------------------------------
@@ -94,7 +94,12 @@ class CircuitBreaker(BreakerMachine):
         chosen = fallback if fallback is not None else self.fallback
         if fn is None:
             return functools.partial(self.protect, fallback=chosen)
-        if inspect.iscoroutinefunction(fn):
+        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+            # The call would return at once and the breaker would count nothing real.
+            raise TypeError(f"{fn.__qualname__} is a generator; protect the code consuming it")
+        if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+            getattr(fn, "__call__", None)  # noqa: B004 - looks for ``async def __call__``
+        ):
 
             @functools.wraps(fn)
             async def guarded_async(*args: Any, **kwargs: Any) -> Any:
@@ -114,9 +119,15 @@ class CircuitBreaker(BreakerMachine):
         return self.protect(fn)
 
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn`` through the breaker now; for ``async def`` use :meth:`acall`."""
         if self.fallback is not None and self.fallback.is_async:
             raise TypeError(f"breaker {self.name!r} has an async fallback; use acall()")
-        return self._run(fn, self.fallback, args, kwargs)  # type: ignore[no-any-return]
+        result = self._run(fn, self.fallback, args, kwargs)
+        if inspect.iscoroutine(result):
+            # Unawaited, the call has not happened yet: the breaker would guard nothing.
+            result.close()
+            raise TypeError(f"breaker {self.name!r}: call() got a coroutine; use acall()")
+        return result  # type: ignore[no-any-return]
 
     async def acall(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         return await self._run_async(fn, self.fallback, args, kwargs)  # type: ignore[no-any-return]

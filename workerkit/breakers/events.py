@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from workerkit.breakers.override import Mode
 
@@ -57,11 +58,19 @@ class BreakerStatus:
     mode: Mode
     until: datetime | None
     reason: str | None
+    by: str | None
     failure_rate: float | None
     slow_rate: float | None
     calls: int
     rejected: int
     fallbacks: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data, e.g. for the worker's ephemeral node in ZooKeeper."""
+        data = {field: getattr(self, field) for field in self.__dataclass_fields__}
+        data["until"] = self.until.isoformat() if self.until else None
+        data["state"], data["mode"] = self.state.value, self.mode.value
+        return data
 
 
 Listener = Callable[[StateChange], None]

@@ -55,7 +55,8 @@ class Fallback:
 
     Build one with :meth:`returning` (a fixed value) or :meth:`computed` (a function given
     the exception and the call's own arguments); the two constructors keep a callable
-    *value* from being mistaken for a function to call.
+    *value* from being mistaken for a function to call. A fallback function that raises
+    raises to the caller, chained to the original error: there is no fallback of a fallback.
     """
 
     value: Any = _NO_VALUE
