@@ -118,7 +118,7 @@ def test_listeners_receive_every_state_change_with_its_numbers(clock: FakeClock)
     opened, _, closed, forced = events
     assert (opened.name, opened.failure_rate, opened.slow_rate) == ("tms-api", 100.0, 0.0)
     assert opened.reason == "failure rate 100.0% >= 50.0% over 2 calls"
-    assert closed.reason == "probes: 1 of 1 succeeded"
+    assert closed.reason == "probes: 1 of 1 succeeded, 0 failed, 0 slow"
     assert forced.reason == "force open by ana: outage"
     assert opened.at.timestamp() == clock.wall - 30
 

@@ -67,7 +67,7 @@ class CircuitBreaker(BreakerMachine):
     def status(self) -> BreakerStatus:
         with self._lock:
             failure_rate, slow_rate = self._rates()
-            calls = self._probes_done if self._state is State.HALF_OPEN else self._window.calls
+            calls = self._probes.done if self._state is State.HALF_OPEN else self._window.calls
             ov = self._override
         return BreakerStatus(
             self.name, self.state, ov.mode if ov else Mode.AUTO, ov.until if ov else None,

@@ -10,10 +10,12 @@ whose permit is from an older generation is dropped. A slow call that started wh
 can therefore never be mistaken for a half-open probe.
 
 Half-open admits ``half_open_calls`` probes and judges them with the closed-state
-thresholds, deciding as soon as the verdict is certain: with one probe, its success closes
-and its failure reopens; with three at 50 %, two successes close and two failures reopen.
-Leaving ``force_open`` enters half-open, so a recovered dependency gets probes before full
-traffic; entering ``force_closed`` resets to closed and keeps counting, so rates stay visible.
+thresholds as soon as the verdict is certain (see :mod:`.probes`). Leaving ``force_open``
+enters half-open, so a recovered dependency gets probes before full traffic; entering
+``force_closed`` resets to closed and keeps counting, so rates stay visible.
+
+Overrides live here rather than in a module of their own because they share the one lock
+and the generation counter with the counting; split, that invariant would span two files.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from datetime import UTC, datetime
 
 from workerkit.breakers.events import Listeners, State, StateChange
 from workerkit.breakers.override import Mode, Override
+from workerkit.breakers.probes import ProbeRound
 from workerkit.breakers.window import CountWindow, TimeWindow
 from workerkit.config import BreakerSettings
 
@@ -62,7 +65,7 @@ class BreakerMachine:
         self._gen = 0
         self._fast = True  # closed and not overridden: admit without the lock
         self._opened_at = 0.0
-        self._probes_out = self._probes_done = self._probe_failures = self._probe_slow = 0
+        self._probes = ProbeRound(self.permitted_probes, self._failure_pct, self._slow_pct)
         self._override: Override | None = None
         self._override_until = math.inf
 
@@ -144,8 +147,7 @@ class BreakerMachine:
             return self._gen
         if self._state is State.CLOSED:
             return self._gen
-        if self._state is State.HALF_OPEN and self._probes_out < self.permitted_probes:
-            self._probes_out += 1
+        if self._state is State.HALF_OPEN and self._probes.take():
             return self._gen
         self.rejected += 1
         return REJECTED
@@ -182,7 +184,7 @@ class BreakerMachine:
             return
         with self._lock:
             if permit == self._gen and self._state is State.HALF_OPEN:
-                self._probes_out -= 1
+                self._probes.give_back()
 
     def _trip(self, calls: int, failures: int, slow: int) -> list[StateChange]:
         if failures * 100 >= self._failure_pct * calls:
@@ -194,19 +196,11 @@ class BreakerMachine:
         return events
 
     def _judge_probe(self, failed: bool, slow: bool) -> list[StateChange]:
-        self._probes_done += 1
-        self._probe_failures += failed
-        self._probe_slow += slow
-        n = self.permitted_probes
-        left = n - self._probes_done
-        bad, late = self._probe_failures, self._probe_slow
-        worst_failures, worst_slow = (bad + left) * 100, (late + left) * 100
+        verdict = self._probes.record(failed, slow)
         events: list[StateChange] = []
-        if bad * 100 >= self._failure_pct * n or late * 100 >= self._slow_pct * n:
-            self._to(State.OPEN, f"probes: {bad} failed, {late} slow of {n}", events)
-        elif worst_failures < self._failure_pct * n and worst_slow < self._slow_pct * n:
-            # even if every probe still out fails, the rates stay under the thresholds
-            self._to(State.CLOSED, f"probes: {self._probes_done - bad} of {n} succeeded", events)
+        if verdict is not None:
+            target = State.OPEN if verdict == "open" else State.CLOSED
+            self._to(target, self._probes.describe(), events)
         return events
 
     # -- transitions ---------------------------------------------------------------------
@@ -238,7 +232,7 @@ class BreakerMachine:
         elif state is State.OPEN:
             self._opened_at = self._clock()
         else:
-            self._probes_out = self._probes_done = self._probe_failures = self._probe_slow = 0
+            self._probes.reset()
         self._fast = self._override is None and state is State.CLOSED
 
     def _apply_locked(self, override: Override, events: list[StateChange]) -> None:
@@ -269,7 +263,7 @@ class BreakerMachine:
 
     def _rates(self) -> tuple[float | None, float | None]:
         if self._state is State.HALF_OPEN:
-            calls, bad, late = self._probes_done, self._probe_failures, self._probe_slow
+            calls, bad, late = self._probes.done, self._probes.failures, self._probes.slow
         else:
             self._window.advance(self._clock())
             calls, bad, late = self._window.calls, self._window.failures, self._window.slow
