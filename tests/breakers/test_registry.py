@@ -65,6 +65,14 @@ def test_register_sets_code_options_once(clock: FakeClock) -> None:
         registry.register("tms-api")
 
 
+def test_register_configures_a_breaker_a_consumer_already_asked_for(clock: FakeClock) -> None:
+    registry = make_registry(clock)
+    early = registry.get("tms-api")  # e.g. a consumer's pause_when_open, at import time
+    tms = registry.register("tms-api", fallback=Fallback.returning("cached"))
+    assert tms is early
+    assert tms.call(fail) == "cached"
+
+
 def test_the_snapshot_lists_every_breaker_with_its_state_and_counts(clock: FakeClock) -> None:
     registry = make_registry(clock)
     registry.get("billing").call(ok)

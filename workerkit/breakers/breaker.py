@@ -54,9 +54,10 @@ class CircuitBreaker(BreakerMachine):
     ) -> None:
         super().__init__(name, settings or BreakerSettings(), clock=clock, wall_clock=wall_clock)
         self.fallback = fallback
-        self._record_types = record
-        self._ignore_types = ignore
-        self._ignore_if = ignore_if
+        # Public so the registry can configure a breaker that get() created before register().
+        self.record = record
+        self.ignore = ignore
+        self.ignore_if = ignore_if
         self._blocks: ContextVar[tuple[tuple[int, float], ...]] = ContextVar(
             f"workerkit_breaker_{name}", default=()
         )
@@ -206,12 +207,12 @@ class CircuitBreaker(BreakerMachine):
         """Count a raised exception; True when it was a failure (so a fallback may answer)."""
         if (
             not isinstance(exc, Exception)
-            or isinstance(exc, self._ignore_types)
-            or (self._ignore_if is not None and self._ignore_if(exc))
+            or isinstance(exc, self.ignore)
+            or (self.ignore_if is not None and self.ignore_if(exc))
         ):
             self._release(permit)
             return False
-        failed = isinstance(exc, self._record_types)
+        failed = isinstance(exc, self.record)
         self._record(permit, start, failed)
         return failed
 

@@ -73,6 +73,7 @@ class Fallback:
 
     @classmethod
     def returning(cls, value: Any, *, on: Literal["open", "failure", "both"] = "both") -> Fallback:
+        """Answer ``value``, the same object every time; for a fresh list, use computed()."""
         return cls(value=value, on=on)
 
     @classmethod

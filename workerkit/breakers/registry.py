@@ -44,6 +44,7 @@ class BreakerRegistry:
         self._lock = threading.RLock()
         self._breakers: dict[str, CircuitBreaker] = {}
         self._pending: dict[str, Override] = {}
+        self._registered: set[str] = set()
         self.listeners = Listeners()
 
     def register(
@@ -55,15 +56,20 @@ class BreakerRegistry:
         ignore: ErrorTypes = (),
         ignore_if: Callable[[BaseException], bool] | None = None,
     ) -> CircuitBreaker:
-        """Create breaker ``name`` with code-level options; call it before any :meth:`get`.
+        """Give breaker ``name`` its code-level options: fallback and which errors count.
 
-        Registering a name twice is an error: two modules would otherwise disagree silently
-        about which exceptions count against the same dependency.
+        A consumer's ``pause_when_open`` may have created the breaker through :meth:`get`
+        first; registering then configures that same breaker. Registering a name twice is
+        an error: two modules would otherwise disagree silently about the same dependency.
         """
         with self._lock:
-            if name in self._breakers:
-                raise ConfigError(f"breaker {name!r} is already registered or in use")
-            return self._create(name, fallback, record, ignore, ignore_if)
+            if name in self._registered:
+                raise ConfigError(f"breaker {name!r} is already registered")
+            self._registered.add(name)
+            breaker = self._breakers.get(name) or self._create(name)
+            breaker.fallback = fallback
+            breaker.record, breaker.ignore, breaker.ignore_if = record, ignore, ignore_if
+            return breaker
 
     def get(self, name: str) -> CircuitBreaker:
         """Breaker ``name``, created from the settings on first use."""
@@ -73,7 +79,7 @@ class BreakerRegistry:
         with self._lock:
             breaker = self._breakers.get(name)
             if breaker is None:
-                breaker = self._create(name, None, (Exception,), (), None)
+                breaker = self._create(name)
             return breaker
 
     def names(self) -> list[str]:
@@ -116,19 +122,9 @@ class BreakerRegistry:
         for name in self.names():
             _ = self._breakers[name].state
 
-    def _create(
-        self,
-        name: str,
-        fallback: Fallback | None,
-        record: ErrorTypes,
-        ignore: ErrorTypes,
-        ignore_if: Callable[[BaseException], bool] | None,
-    ) -> CircuitBreaker:
+    def _create(self, name: str) -> CircuitBreaker:
         settings = self._per_name.get(name) or self.settings.for_name(name)
-        breaker = CircuitBreaker(
-            name, settings, fallback=fallback, record=record, ignore=ignore,
-            ignore_if=ignore_if, clock=self._clock, wall_clock=self._wall_clock,
-        )  # fmt: skip
+        breaker = CircuitBreaker(name, settings, clock=self._clock, wall_clock=self._wall_clock)
         breaker.add_listener(self.listeners.emit)
         pending = self._pending.pop(name, None)
         if pending is not None:
