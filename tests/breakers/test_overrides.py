@@ -35,6 +35,7 @@ def test_an_empty_node_means_auto() -> None:
         (b'["force_open"]', "must be a JSON object"),
         (b'{"mode": "open"}', "mode must be one of"),
         (b"{}", "mode must be one of"),
+        (b'{"mode": ["force_open"]}', "mode must be one of"),
         (b'{"mode": "force_open", "untill": null}', "unknown field(s) untill"),
         (b'{"mode": "force_open", "until": "tomorrow"}', "is not ISO 8601"),
         (b'{"mode": "force_open", "until": "2026-11-22T04:00:00"}', "has no timezone"),
@@ -120,10 +121,14 @@ def test_an_override_already_expired_when_applied_is_ignored(make_breaker: MakeB
     assert breaker.call(ok) == "ok"
 
 
-def test_an_override_without_a_timezone_is_refused(make_breaker: MakeBreaker) -> None:
+def test_an_override_without_a_timezone_or_with_a_bad_mode_is_refused(
+    make_breaker: MakeBreaker,
+) -> None:
     breaker = make_breaker()
     with pytest.raises(InvalidOverride, match="timezone"):
         breaker.set_override("force_open", until=datetime(2030, 1, 1))
+    with pytest.raises(InvalidOverride, match="mode must be one of"):
+        breaker.set_override("open")
 
 
 def test_the_override_is_described_for_logs_and_events() -> None:

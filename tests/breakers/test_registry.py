@@ -131,6 +131,28 @@ def test_listeners_receive_every_state_change_with_its_numbers(clock: FakeClock)
     assert opened.at.timestamp() == clock.wall - 30
 
 
+def test_every_transition_is_logged_and_refusing_ones_at_warning(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = make_registry(clock, half_open_calls=1)
+    with caplog.at_level(logging.INFO, logger="workerkit.breakers"):
+        trip(registry, "tms-api")
+        clock.advance(30)
+        registry.get("tms-api").call(ok)
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert lines == [
+        (
+            logging.WARNING,
+            "breaker tms-api: closed -> open (failure rate 100.0% >= 50.0% over 2 calls)",
+        ),
+        (logging.INFO, "breaker tms-api: open -> half_open (waited 30.0s in open)"),
+        (
+            logging.INFO,
+            "breaker tms-api: half_open -> closed (probes: 1 of 1 succeeded, 0 failed, 0 slow)",
+        ),
+    ]
+
+
 def test_a_failing_listener_is_logged_loudly_and_never_breaks_a_call(
     clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -145,8 +167,7 @@ def test_a_failing_listener_is_logged_loudly_and_never_breaks_a_call(
     with caplog.at_level(logging.CRITICAL, logger="workerkit.breakers"):
         trip(registry, "tms-api")
     assert [e.to_state for e in seen] == [State.OPEN]
-    (record,) = caplog.records
-    assert record.levelno == logging.CRITICAL
+    (record,) = [r for r in caplog.records if r.levelno == logging.CRITICAL]
     assert "slack is down" in caplog.text
 
 

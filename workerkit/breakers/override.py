@@ -41,7 +41,7 @@ class Override:
     by: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "mode", Mode(self.mode))
+        object.__setattr__(self, "mode", to_mode(self.mode))
         if self.until is not None and self.until.utcoffset() is None:
             raise InvalidOverride("until must carry a timezone, e.g. 2026-11-22T04:00:00Z")
         if self.until is not None and self.mode is Mode.AUTO:
@@ -57,6 +57,16 @@ class Override:
         if self.reason:
             text += f": {self.reason}"
         return text
+
+
+def to_mode(value: object) -> Mode:
+    """``value`` as a Mode, or InvalidOverride listing the three that exist."""
+    try:
+        return Mode(value)
+    except (ValueError, TypeError):  # TypeError: an unhashable JSON value such as a list
+        raise InvalidOverride(
+            f"mode must be one of auto, force_open, force_closed; got {value!r}"
+        ) from None
 
 
 AUTO = Override()
@@ -82,13 +92,8 @@ def parse_override(data: bytes | str) -> Override:
             f"breaker override has unknown field(s) {', '.join(unknown)}; "
             f"expected {', '.join(_FIELDS)}"
         )
-    mode = doc.get("mode")
-    if mode not in {m.value for m in Mode}:
-        raise InvalidOverride(
-            f"breaker override mode must be one of auto, force_open, force_closed; got {mode!r}"
-        )
     return Override(
-        mode=Mode(mode),
+        mode=to_mode(doc.get("mode")),
         until=_parse_until(doc.get("until")),
         reason=_optional_text(doc, "reason"),
         by=_optional_text(doc, "by"),
