@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from breaker_support import FakeClock, fail, ok
 
@@ -77,3 +79,34 @@ def test_changes_to_breakers_the_consumer_does_not_list_are_ignored(
 def test_a_gate_needs_at_least_one_breaker(registry: BreakerRegistry) -> None:
     with pytest.raises(ValueError, match="at least one"):
         PauseGate(registry, [])
+
+
+async def test_a_consumer_following_the_gate_loses_nothing_and_spends_few_calls_while_down(
+    registry: BreakerRegistry, clock: FakeClock
+) -> None:
+    """A sketch of the consumer loop the gate is made for, with the queue as a list."""
+    queue, handled, attempts = list(range(20)), [], 0
+    tms_is_up = False
+
+    @registry.get("tms-api")
+    async def handle(message: int) -> None:
+        nonlocal attempts
+        attempts += 1
+        if not tms_is_up:
+            raise ConnectionResetError("tms down")
+        handled.append(message)
+
+    gate = PauseGate(registry, ["tms-api"])
+    for _ in range(100):
+        if not queue:
+            break
+        limit = gate.check()
+        if limit == 0:  # paused: messages wait; the consumer sleeps until the next check
+            clock.advance(gate.next_check_in() or 0.0)
+            tms_is_up = clock.now >= 1060  # the dependency recovers after a minute
+            continue
+        batch, queue = queue[: limit or 5], queue[limit or 5 :]
+        outcomes = await asyncio.gather(*(handle(m) for m in batch), return_exceptions=True)
+        queue = [m for m, o in zip(batch, outcomes, strict=True) if o is not None] + queue
+    assert sorted(handled) == list(range(20))
+    assert attempts <= 20 + 5 + 2 * 2  # the first batch, then one failed probe round per wait
