@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from breaker_support import WALL_START, FakeClock, MakeBreaker, ok, run_calls
+from breaker_support import WALL_START, Boom, FakeClock, MakeBreaker, ok, run_calls
 
 from workerkit.breakers import Mode, Override, State, parse_override
 from workerkit.errors import BreakerOpen, InvalidOverride
@@ -137,3 +137,13 @@ def test_the_override_is_described_for_logs_and_events() -> None:
         b'"by": "ana"}'
     )
     assert override.describe() == "force open by ana until 2026-11-22T04:00:00+00:00: outage"
+
+
+def test_the_same_override_applied_again_leaves_calls_in_flight_counted(
+    make_breaker: MakeBreaker,
+) -> None:
+    breaker = make_breaker(minimum_calls=1)
+    with pytest.raises(Boom), breaker:
+        breaker.set_override("auto")  # e.g. a ZooKeeper watch firing after a reconnect
+        raise Boom("down")
+    assert breaker.state is State.OPEN

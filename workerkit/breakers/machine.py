@@ -238,6 +238,8 @@ class BreakerMachine:
         self._fast = self._override is None and state is State.CLOSED
 
     def _apply_locked(self, override: Override, events: list[StateChange]) -> None:
+        if override == self._override or (override.mode is Mode.AUTO and self._override is None):
+            return  # a watch firing again with the same data must not drop in-flight outcomes
         before = self._effective()
         rates = self._rates()
         previous = self._override
