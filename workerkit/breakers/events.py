@@ -1,4 +1,4 @@
-"""What a breaker tells the outside: its states, state-change events, status, and listeners.
+"""What a breaker tells the outside: states, state-change events and their log line, status.
 
 Alerts, metrics and paused consumers all learn about breakers through
 :class:`StateChange` events rather than by polling, so a transition is reported once, with
@@ -109,3 +109,16 @@ class Listeners:
                     event.to_state,
                     exc_info=True,
                 )
+
+
+def log_transition(event: StateChange) -> None:
+    """One line per transition, at WARNING when calls start being refused."""
+    log.log(
+        logging.WARNING if event.to_state.rejects_calls else logging.INFO,
+        "breaker %s: %s -> %s (%s)",
+        event.name,
+        event.from_state.value,
+        event.to_state.value,
+        event.reason,
+        extra={"breaker": event.name, "breaker_state": event.to_state.value},
+    )

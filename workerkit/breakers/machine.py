@@ -20,20 +20,18 @@ and the generation counter with the counting; split, that invariant would span t
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from workerkit.breakers.events import Listeners, State, StateChange
+from workerkit.breakers.events import Listeners, State, StateChange, log_transition
 from workerkit.breakers.override import Mode, Override, to_mode
 from workerkit.breakers.probes import ProbeRound
 from workerkit.breakers.window import CountWindow, TimeWindow
 from workerkit.config import BreakerSettings
 
 REJECTED = -1
-log = logging.getLogger("workerkit.breakers")
 Clock = Callable[[], float]
 _CLOSED = State.CLOSED  # a module global reads faster than an enum member on the hot path
 
@@ -282,15 +280,6 @@ class BreakerMachine:
         return StateChange(self.name, before, after, reason, rates[0], rates[1], at)
 
     def _emit(self, events: list[StateChange]) -> None:
-        """Log each transition (WARNING when calls start being refused), then tell listeners."""
         for event in events:
-            log.log(
-                logging.WARNING if event.to_state.rejects_calls else logging.INFO,
-                "breaker %s: %s -> %s (%s)",
-                event.name,
-                event.from_state.value,
-                event.to_state.value,
-                event.reason,
-                extra={"breaker": event.name, "breaker_state": event.to_state.value},
-            )
+            log_transition(event)
             self.listeners.emit(event)
