@@ -107,6 +107,17 @@ def test_an_override_for_a_breaker_not_yet_created_applies_when_it_is(clock: Fak
     assert registry.register("tms-api").state is State.FORCED_OPEN
 
 
+def test_a_listener_may_look_breakers_up_while_a_pending_override_is_applied(
+    clock: FakeClock,
+) -> None:
+    registry = make_registry(clock)
+    registry.apply_override("tms-api", Override(Mode.FORCE_OPEN))
+    looked_up = []
+    registry.add_listener(lambda event: looked_up.append(registry.get(event.name)))
+    tms = registry.get("tms-api")
+    assert looked_up == [tms]
+
+
 def test_listeners_receive_every_state_change_with_its_numbers(clock: FakeClock) -> None:
     registry = make_registry(clock, half_open_calls=1)
     events: list[StateChange] = []

@@ -126,8 +126,8 @@ class BreakerRegistry:
         settings = self._per_name.get(name) or self.settings.for_name(name)
         breaker = CircuitBreaker(name, settings, clock=self._clock, wall_clock=self._wall_clock)
         breaker.add_listener(self.listeners.emit)
+        self._breakers[name] = breaker  # before the override: its listeners may call get()
         pending = self._pending.pop(name, None)
         if pending is not None:
             breaker.apply_override(pending)
-        self._breakers[name] = breaker
         return breaker
