@@ -12,7 +12,7 @@ closed for every worker through an override document (see :mod:`.override`).
 """
 
 from workerkit.breakers.breaker import CircuitBreaker
-from workerkit.breakers.events import BreakerStatus, State, StateChange
+from workerkit.breakers.events import BreakerStatus, Listener, State, StateChange
 from workerkit.breakers.fallback import (
     Fallback,
     FallbackInfo,
@@ -29,6 +29,7 @@ __all__ = [
     "CircuitBreaker",
     "Fallback",
     "FallbackInfo",
+    "Listener",
     "Mode",
     "Override",
     "PauseGate",
