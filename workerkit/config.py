@@ -103,7 +103,12 @@ class ZooKeeperSettings(Section):
 
 
 class BreakerSettings(Section):
-    """Defaults for every circuit breaker; ``overrides`` holds per-name tables."""
+    """Defaults for every circuit breaker; ``overrides`` holds per-name tables.
+
+    ``window_size`` counts calls for a ``count`` window and seconds for a ``time`` window.
+    Overrides are checked when the settings are built, so a typo such as
+    ``[breakers.overrides.tms-api] windw_size = 20`` stops start-up instead of being ignored.
+    """
 
     window_type: Literal["count", "time"] = "count"
     window_size: int = Field(100, ge=1)
@@ -114,6 +119,29 @@ class BreakerSettings(Section):
     wait_in_open: float = Field(30.0, gt=0)
     half_open_calls: int = Field(3, ge=1)
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("overrides")
+    @classmethod
+    def _known_keys(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        # ConfigError is not a ValueError, so pydantic lets it through with our wording.
+        allowed = sorted(set(cls.model_fields) - {"overrides"})
+        for name, table in v.items():
+            for key in table:
+                if key not in allowed:
+                    raise ConfigError(
+                        f"breakers.overrides.{name}.{key}: unknown key; "
+                        f"expected one of {', '.join(allowed)}"
+                    )
+        return v
+
+    def for_name(self, name: str) -> BreakerSettings:
+        """The settings of breaker ``name``: these defaults with its override table on top."""
+        table = self.overrides.get(name, {})
+        base = self.model_dump(exclude={"overrides"})
+        try:
+            return BreakerSettings.model_validate({**base, **table})
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, f"breakers.overrides.{name}")) from None
 
 
 class AlertSettings(Section):

@@ -11,6 +11,8 @@
     │   ├── Unroutable           no queue is bound for its exchange and routing key
     │   └── PublishNotConfirmed  nacked, or no confirm before the timeout
     ├── InvalidMessage           bytes, JSON, schema or headers are malformed (never retried)
+    ├── BreakerOpen              a circuit breaker refused a call without running it
+    ├── InvalidOverride          a breaker override document (ZooKeeper node) is malformed
     └── HandlerOutcome           raised by handlers to choose a message's fate
         ├── Retry                retry later, optionally after ``delay`` seconds
         └── NonRetriable         give up now: the message goes to the dead-letter table
@@ -63,6 +65,25 @@ class PublishNotConfirmed(PublishError):
 
 class InvalidMessage(WorkerkitError):
     """A message that can never be handled as it is; it is dead-lettered with reason ``invalid``."""
+
+
+class BreakerOpen(WorkerkitError):
+    """A breaker refused the call without running it, so the dependency was never touched.
+
+    ``retry_after`` is the number of seconds until the breaker will admit probes again, when
+    that is known (``None`` while forced open without an expiry or while probes are out).
+    """
+
+    def __init__(self, name: str, state: str, retry_after: float | None = None) -> None:
+        wait = "" if retry_after is None else f"; probes again in {retry_after:.1f}s"
+        super().__init__(f"circuit breaker {name!r} is {state}{wait}")
+        self.name = name
+        self.state = state
+        self.retry_after = retry_after
+
+
+class InvalidOverride(WorkerkitError):
+    """An override document cannot be applied; the message says which field and why."""
 
 
 class HandlerOutcome(WorkerkitError):
