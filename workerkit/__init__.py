@@ -5,9 +5,11 @@ broker-side retry queues and end in a dead-letter table an operator can inspect 
 """
 
 from workerkit.app import App
+from workerkit.breakers import CircuitBreaker, Fallback, last_call_was_fallback
 from workerkit.config import Settings
 from workerkit.context import Context
 from workerkit.errors import (
+    BreakerOpen,
     BrokerUnavailable,
     ConfigError,
     ConsumerDefinitionError,
@@ -29,6 +31,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "App",
+    "BreakerOpen",
+    "CircuitBreaker",
+    "Fallback",
     "BrokerUnavailable",
     "ConfigError",
     "ConsumerDefinitionError",
@@ -46,6 +51,7 @@ __all__ = [
     "Unroutable",
     "WorkerkitError",
     "ZooKeeperUnavailable",
+    "last_call_was_fallback",
     "retry_call",
     "retrying",
 ]

@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 
 import aio_pika
 
+from workerkit.breakers import BreakerRegistry, CircuitBreaker, Fallback
+from workerkit.breakers.events import StateChange
 from workerkit.broker.connection import connect_robust
 from workerkit.broker.publisher import Publisher
 from workerkit.config import Settings
@@ -38,6 +40,9 @@ class App:
         self.settings = settings if settings is not None else Settings.load()
         self.consumers: dict[str, Consumer] = {}
         self.middleware = MiddlewareChain(list(middleware))
+        #: one circuit breaker per downstream dependency, configured by ``[breakers]``
+        self.breakers = BreakerRegistry(self.settings.breakers)
+        self.breakers.add_listener(self._breaker_changed)
         self._connection: aio_pika.abc.AbstractRobustConnection | None = None
         self._publisher: Publisher | None = None
         self._publisher_lock = asyncio.Lock()
@@ -65,6 +70,21 @@ class App:
             return handler
 
         return register
+
+    def breaker(
+        self,
+        name: str,
+        *,
+        fallback: Fallback | None = None,
+        record: tuple[type[BaseException], ...] = (Exception,),
+        ignore: tuple[type[BaseException], ...] = (),
+    ) -> CircuitBreaker:
+        """Configure the breaker guarding dependency ``name`` (settings come from
+        ``[breakers]`` and ``[breakers.overrides.<name>]``)."""
+        return self.breakers.register(name, fallback=fallback, record=record, ignore=ignore)
+
+    def _breaker_changed(self, event: StateChange) -> None:
+        self.middleware.emit("after_breaker_state_change", event)
 
     async def publish(
         self,
