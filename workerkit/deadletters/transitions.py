@@ -1,0 +1,113 @@
+"""Status changes as compare-and-set UPDATEs, so concurrent operators cannot both win.
+
+    dead ──claim──► replaying ──mark_replayed──► replayed
+      ▲                 │
+      └────release──────┘          dead ──discard──► discarded ──restore──► dead
+
+A replay claims rows first (``UPDATE ... WHERE status = 'dead'``): the database lets exactly
+one transaction change a row, so of two operators replaying the same row only one gets it
+back and publishes. A claim left behind by a crashed replay is returned to ``dead`` by
+``restore`` once it is older than :data:`STALE_CLAIM`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, delete, or_, update
+from sqlalchemy.orm import Session
+
+from workerkit.deadletters.models import DeadLetter
+from workerkit.deadletters.query import DeadLetterFilter
+
+STALE_CLAIM = timedelta(minutes=10)
+_CHUNK = 500  # stays below every backend's bound-parameter limit
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield list(ids[start : start + _CHUNK])
+
+
+def claim(session: Session, ids: list[int], by: str, now: datetime | None) -> list[DeadLetter]:
+    now = now or utcnow()
+    claimed: list[DeadLetter] = []
+    for chunk in _chunks(ids):
+        stmt = (
+            update(DeadLetter)
+            .where(DeadLetter.id.in_(chunk), DeadLetter.status == "dead")
+            .values(status="replaying", claimed_at=now, claimed_by=by)
+            .returning(DeadLetter)
+            .execution_options(synchronize_session=False)
+        )
+        claimed.extend(session.scalars(stmt))
+    claimed.sort(key=lambda r: r.id)
+    return claimed
+
+
+def mark_replayed(session: Session, ids: list[int], by: str, edited: bool) -> int:
+    values: dict[str, object] = {
+        "status": "replayed",
+        "replayed_at": utcnow(),
+        "replayed_by": by,
+        "replay_count": DeadLetter.replay_count + 1,
+        "claimed_at": None,
+        "claimed_by": None,
+    }
+    if edited:
+        values["edited"] = True
+    return _update(session, ids, DeadLetter.status == "replaying", values)
+
+
+def release(session: Session, ids: list[int]) -> int:
+    values = {"status": "dead", "claimed_at": None, "claimed_by": None}
+    return _update(session, ids, DeadLetter.status == "replaying", values)
+
+
+def discard(session: Session, ids: list[int], by: str, reason: str | None) -> int:
+    values = {
+        "status": "discarded",
+        "discarded_at": utcnow(),
+        "discarded_by": by,
+        "discard_reason": reason,
+    }
+    return _update(session, ids, DeadLetter.status == "dead", values)
+
+
+def restore(session: Session, ids: list[int]) -> int:
+    stale = and_(DeadLetter.status == "replaying", DeadLetter.claimed_at < utcnow() - STALE_CLAIM)
+    values = {
+        "status": "dead",
+        "discarded_at": None,
+        "discarded_by": None,
+        "discard_reason": None,
+        "claimed_at": None,
+        "claimed_by": None,
+    }
+    return _update(session, ids, or_(DeadLetter.status == "discarded", stale), values)
+
+
+def purge(session: Session, selection: DeadLetterFilter) -> int:
+    # Children keep existing; their replayed_from becomes NULL (ON DELETE SET NULL).
+    result = session.execute(
+        delete(DeadLetter).where(selection.where()).execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _update(session: Session, ids: list[int], guard: object, values: dict[str, object]) -> int:
+    changed = 0
+    for chunk in _chunks(ids):
+        result = session.execute(
+            update(DeadLetter)
+            .where(DeadLetter.id.in_(chunk), guard)  # type: ignore[arg-type]
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        changed += int(result.rowcount)  # type: ignore[attr-defined]
+    return changed
