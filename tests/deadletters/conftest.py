@@ -65,10 +65,11 @@ def store(migrated_url: str) -> Iterator[DeadLetterStore]:
 SAMPLE_HEADERS: dict[str, Any] = {
     "x-retry-count": 4,
     "x-trace-id": "trace-abc",
-    "raw": b"\x00\xffbytes",
+    "raw": bytearray(b"\x00\xffbytes"),
+    "latin": b"caf\xe9",
     "price": Decimal("12.50"),
     "sent": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
-    "nested": {"list": [1, "two", b"3", {"deep": Decimal("-0.001")}], "flag": True},
+    "nested": {"list": [1, "two", bytearray(b"3"), {"deep": Decimal("-0.001")}], "flag": True},
     "nothing": None,
 }
 

@@ -1,10 +1,11 @@
 """AMQP header values <-> JSON that round-trips exactly.
 
 Headers are stored as JSON so both SQLite and PostgreSQL can hold and show them, but AMQP
-tables carry types JSON lacks: byte arrays, decimals, timestamps, non-finite floats. Replay
-must republish the *same* values, so each of those is written as a one-key tagged object
-(``{"$bytes": "<base64>"}``) and a real dict that happens to use a ``$`` key is wrapped in
-``{"$dict": ...}`` so it can never be mistaken for a tag.
+tables carry types JSON lacks: byte arrays (``bytearray``), long strings that were not UTF-8
+(``bytes``), decimals, timestamps, non-finite floats. Replay must republish the *same* values,
+so each of those is written as a one-key tagged object (``{"$bytes": "<base64>"}``) and a real
+dict that happens to use a ``$`` key is wrapped in ``{"$dict": ...}`` so it can never be
+mistaken for a tag.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ def encode_value(value: Any) -> Any:
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else {"$float": repr(value)}
-    if isinstance(value, bytes | bytearray | memoryview):
+    if isinstance(value, bytearray):  # an AMQP byte array ('x')
+        return {"$bytearray": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, bytes | memoryview):  # a long string that was not UTF-8
         return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
     if isinstance(value, Decimal):
         return {"$decimal": str(value)}
@@ -59,6 +62,8 @@ def decode_value(value: Any) -> Any:
         ((tag, inner),) = value.items()
         if tag == "$bytes":
             return base64.b64decode(inner)
+        if tag == "$bytearray":
+            return bytearray(base64.b64decode(inner))
         if tag == "$decimal":
             return Decimal(inner)
         if tag == "$datetime":
