@@ -1,0 +1,147 @@
+"""What the dead-letter commands share: time arguments, the filter options, store opening.
+
+Every command that selects rows takes the same options and turns them into one
+:class:`DeadLetterFilter`, so ``replay --queue orders`` sends exactly what ``list --queue
+orders`` showed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import click
+
+from workerkit.cli import exitcodes
+from workerkit.cli.common import fail, settings_from
+from workerkit.deadletters import DeadLetterFilter, DeadLetterStore
+from workerkit.deadletters.models import STATUSES
+from workerkit.deadletters.record import REASONS
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``15m``, ``2h``, ``30d``, ``1w``, or combined like ``1h30m``."""
+    compact = text.strip().lower()
+    if not compact or _PART.sub("", compact):
+        raise ValueError(f"{text!r} is not a duration; use forms like 90s, 15m, 2h, 30d or 1h30m")
+    return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in _PART.findall(compact)))
+
+
+class Duration(click.ParamType):
+    name = "DURATION"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, timedelta):
+            return value
+        try:
+            return parse_duration(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class When(click.ParamType):
+    """A moment: a duration back from now (``2h``) or an ISO time (UTC when no zone is given)."""
+
+    name = "WHEN"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return datetime.now(UTC) - parse_duration(str(value))
+        except ValueError:
+            pass
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(
+                f"{value!r} is neither a duration (2h, 30d) nor an ISO time (2026-05-01T12:00)",
+                param,
+                ctx,
+            )
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def filter_options(fn: F, *, reason_flag: str = "--reason") -> F:
+    """The selection options shared by list, groups, replay, discard, restore, export, stats.
+
+    ``discard`` takes ``--reason`` for its own note, so it renames the failure-reason filter.
+    """
+    options = [
+        click.option("--queue", help="Only this queue."),
+        click.option("--consumer", help="Only this consumer."),
+        click.option("--error-type", help="Only this error type, e.g. builtins.KeyError."),
+        click.option(
+            "--status",
+            "statuses",
+            multiple=True,
+            type=click.Choice(STATUSES),
+            help="Only these statuses (repeatable).",
+        ),
+        click.option(
+            reason_flag, "reason", type=click.Choice(REASONS), help="Only this failure reason."
+        ),
+        click.option(
+            "--since", type=When(), help="Dead-lettered at or after: 2h, 30d or ISO time."
+        ),
+        click.option("--until", type=When(), help="Dead-lettered before: 2h, 30d or ISO time."),
+        click.option("--search", help="Text the error message contains (case-insensitive)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def selection(
+    kwargs: dict[str, Any],
+    *,
+    ids: Sequence[int] = (),
+    fingerprint: str | None = None,
+    limit: int | None = None,
+    default_statuses: Sequence[str] = (),
+) -> DeadLetterFilter:
+    """Build the filter from the options above; ``default_statuses`` apply if none was given."""
+    return DeadLetterFilter(
+        ids=tuple(ids),
+        queue=kwargs.get("queue"),
+        consumer=kwargs.get("consumer"),
+        error_type=kwargs.get("error_type"),
+        statuses=tuple(kwargs.get("statuses") or default_statuses),
+        reason=kwargs.get("reason"),
+        fingerprint=fingerprint,
+        since=kwargs.get("since"),
+        until=kwargs.get("until"),
+        search=kwargs.get("search"),
+        limit=limit,
+    )
+
+
+def open_store(ctx: click.Context) -> DeadLetterStore:
+    """A store whose database answers and is migrated, or one clear line and RET_DATABASE."""
+    settings = settings_from(ctx)
+    store = DeadLetterStore(settings.deadletters.database_url.get_secret_value(), pool_size=2)
+    store.check()
+    ctx.call_on_close(store.close)
+    return store
+
+
+def confirm(count: int, what: str, yes: bool, *, even_one: bool = False) -> None:
+    """More than one row needs ``--yes`` or an interactive yes; a refusal exits RET_ABORTED."""
+    if yes or (count <= 1 and not even_one):
+        return
+    try:
+        agreed = click.confirm(f"{what} {count} dead letters?", default=False, err=True)
+    except click.Abort:
+        agreed = False
+    if not agreed:
+        fail(
+            f"nothing done: {what.lower()} of {count} rows not confirmed (pass --yes)",
+            exitcodes.RET_ABORTED,
+        )
