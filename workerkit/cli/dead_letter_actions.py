@@ -47,14 +47,13 @@ def _resolve(
 ) -> list[DeadLetter]:
     """The rows an action applies to; unknown ids or an empty match end with RET_NOT_FOUND."""
     explicit = bool(ids)
-    chosen = selection(
-        kwargs, ids=ids, fingerprint=group, default_statuses=() if explicit else (status,)
-    )
-    if chosen.is_empty:
+    if selection(kwargs, ids=ids, fingerprint=group).is_empty:
         fail(
             "say which dead letters: give ids, --group FINGERPRINT, or a filter such as --queue",
             exitcodes.RET_USAGE,
         )
+    defaults = () if explicit else (status,)
+    chosen = selection(kwargs, ids=ids, fingerprint=group, default_statuses=defaults)
     rows = sorted(store.list(chosen), key=lambda r: r.id)
     if explicit:
         missing = sorted(set(ids) - {r.id for r in rows})
