@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, delete, text
 
+from tests.deadletters import amqp_helpers
 from workerkit.deadletters import DeadLetterRecord, DeadLetterStore
 from workerkit.deadletters.models import DeadLetter
 from workerkit.deadletters.schema import upgrade
@@ -50,6 +52,15 @@ def database_url(request: pytest.FixtureRequest) -> str:
 def migrated_url(database_url: str) -> str:
     upgrade(database_url)
     return database_url
+
+
+@pytest.fixture
+def queue(amqp_url: str, queue_name: str) -> Iterator[str]:
+    """A declared, empty RabbitMQ queue, deleted afterwards. Sync on purpose: the CLI under
+    test runs its own event loop with asyncio.run."""
+    asyncio.run(amqp_helpers.declare(amqp_url, queue_name))
+    yield queue_name
+    asyncio.run(amqp_helpers.delete(amqp_url, queue_name))
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import asyncio
 import base64
 import importlib.util
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -14,7 +14,7 @@ import pytest
 from aio_pika.abc import AbstractIncomingMessage
 from click.testing import CliRunner, Result
 
-from tests.deadletters.amqp_helpers import declare, delete, drain
+from tests.deadletters.amqp_helpers import drain
 from workerkit.cli import cli, exitcodes
 from workerkit.deadletters import DeadLetterRecord, DeadLetterStore
 
@@ -34,14 +34,6 @@ def run(migrated_url: str, amqp_url: str) -> Callable[..., Result]:
         return CliRunner().invoke(cli, list(args), input=input, env=environment)
 
     return invoke
-
-
-@pytest.fixture
-def queue(amqp_url: str, queue_name: str) -> Iterator[str]:
-    # Sync on purpose: the CLI runs its own event loop with asyncio.run.
-    asyncio.run(declare(amqp_url, queue_name))
-    yield queue_name
-    asyncio.run(delete(amqp_url, queue_name))
 
 
 def taken(amqp_url: str, queue: str, expected: int) -> list[AbstractIncomingMessage]:

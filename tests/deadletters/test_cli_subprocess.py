@@ -7,12 +7,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.deadletters.amqp_helpers import declare, delete, drain
+from tests.deadletters.amqp_helpers import drain
 from workerkit.cli import exitcodes
 from workerkit.deadletters import DeadLetterFilter, DeadLetterRecord, DeadLetterStore
 
@@ -29,13 +29,6 @@ def env(migrated_url: str, amqp_url: str) -> dict[str, str]:
         WORKERKIT_BROKER_URL=amqp_url,
     )
     return environment
-
-
-@pytest.fixture
-def queue(amqp_url: str, queue_name: str) -> Iterator[str]:
-    asyncio.run(declare(amqp_url, queue_name))
-    yield queue_name
-    asyncio.run(delete(amqp_url, queue_name))
 
 
 def workerkit(env: dict[str, str], *args: str) -> subprocess.Popen[str]:

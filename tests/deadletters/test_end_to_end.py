@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import aio_pika
@@ -18,19 +18,12 @@ import pytest
 from aio_pika.abc import AbstractIncomingMessage
 from click.testing import CliRunner
 
-from tests.deadletters.amqp_helpers import declare, delete, drain
+from tests.deadletters.amqp_helpers import drain
 from workerkit.cli import cli
 from workerkit.deadletters import DeadLetterFilter, DeadLetterRecord, DeadLetterStore
 
 pytestmark = pytest.mark.integration
 Handler = Callable[[AbstractIncomingMessage], None]
-
-
-@pytest.fixture
-def queue(amqp_url: str, queue_name: str) -> Iterator[str]:
-    asyncio.run(declare(amqp_url, queue_name))
-    yield queue_name
-    asyncio.run(delete(amqp_url, queue_name))
 
 
 def record_for(message: AbstractIncomingMessage, queue: str, exc: Exception) -> DeadLetterRecord:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.deadletters.amqp_helpers import declare, delete, drain
+from tests.deadletters.amqp_helpers import drain
 from tests.deadletters.conftest import SAMPLE_HEADERS
 from workerkit.deadletters import DeadLetterRecord, DeadLetterStore
 from workerkit.deadletters.pacing import Pacer
@@ -16,13 +16,6 @@ from workerkit.deadletters.replay import ReplayOptions, replay, replay_async
 from workerkit.errors import BrokerUnavailable
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def queue(amqp_url: str, queue_name: str) -> AsyncIterator[str]:
-    await declare(amqp_url, queue_name)
-    yield queue_name
-    await delete(amqp_url, queue_name)
 
 
 async def test_replay_publishes_the_exact_body_and_headers_and_marks_the_row(
