@@ -11,12 +11,35 @@ the old copy took, not this one.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 import aio_pika
 
 from workerkit.deadletters.codec import decode_headers
-from workerkit.deadletters.models import DeadLetter
+
+
+class Replayable(Protocol):
+    """A stored message: a claimed row on replay, a full row in ``--dry-run`` and tests."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def exchange(self) -> str: ...
+    @property
+    def routing_key(self) -> str: ...
+    @property
+    def headers(self) -> dict[str, Any]: ...
+    @property
+    def properties(self) -> dict[str, Any]: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def content_type(self) -> str | None: ...
+    @property
+    def message_id(self) -> str | None: ...
+    @property
+    def trace_id(self) -> str | None: ...
+
 
 REPLAYED_FROM = "x-replayed-from"
 ORIGINAL_MESSAGE_ID = "x-original-message-id"
@@ -48,7 +71,7 @@ def sendable(value: Any) -> Any:
     return value
 
 
-def replay_headers(row: DeadLetter) -> dict[str, Any]:
+def replay_headers(row: Replayable) -> dict[str, Any]:
     headers = {
         k: v for k, v in decode_headers(row.headers).items() if not k.startswith(_BROKER_HEADERS)
     }
@@ -62,7 +85,11 @@ def replay_headers(row: DeadLetter) -> dict[str, Any]:
 
 
 def replay_message(
-    row: DeadLetter, *, body: bytes | None = None, broker_user: str | None = None
+    row: Replayable,
+    *,
+    body: bytes | None = None,
+    broker_user: str | None = None,
+    message_id: str | None = None,
 ) -> aio_pika.Message:
     """Build the message for ``row``; ``body`` replaces the stored body after an edit.
 
@@ -76,12 +103,12 @@ def replay_message(
         row.body if body is None else body,
         headers=sendable(replay_headers(row)),
         content_type=row.content_type,
-        message_id=uuid.uuid4().hex,
+        message_id=message_id or uuid.uuid4().hex,
         **props,
     )
 
 
-def route(row: DeadLetter, to_queue: str | None) -> tuple[str, str]:
+def route(row: Replayable, to_queue: str | None) -> tuple[str, str]:
     """(exchange, routing key): the original route, or the queue itself via the default exchange."""
     if to_queue:
         return "", to_queue

@@ -10,6 +10,7 @@ connection serves the whole run and up to ``window`` publishes wait for confirms
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -19,9 +20,9 @@ from yarl import URL
 
 from workerkit.config import mask_url
 from workerkit.deadletters.message import replay_message, route
-from workerkit.deadletters.models import DeadLetter
 from workerkit.deadletters.pacing import Pacer
 from workerkit.deadletters.store import DeadLetterStore
+from workerkit.deadletters.transitions import ClaimedRow
 from workerkit.errors import BrokerUnavailable
 
 
@@ -65,43 +66,80 @@ async def replay_async(
         raise ValueError("an edited body can only be replayed to a single row")
     connection = await _connect(broker_url, options.connect_timeout)
     report = ReplayReport()
+    # At a low --rate, claim only what will be sent soon so other rows stay replayable.
+    window = (
+        options.window if options.rate is None else max(1, min(options.window, int(options.rate)))
+    )
+    chunks = [list(ids[start : start + window]) for start in range(0, len(ids), window)]
     try:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         publisher = _Publisher(connection, channel, URL(broker_url).user, options)
-        # At a low --rate, claim only what will be sent soon so other rows stay replayable.
-        window = (
-            options.window
-            if options.rate is None
-            else max(1, min(options.window, int(options.rate)))
-        )
-        for start in range(0, len(ids), window):
-            chunk = list(ids[start : start + window])
-            claimed = await asyncio.to_thread(store.claim, chunk, options.by)
-            got = {row.id for row in claimed}
-            report.skipped.extend(i for i in chunk if i not in got)
-            try:
-                errors = await publisher.publish_all(claimed)
-            except BaseException:
-                # Cancelled or broken mid-flight: unknown which copies the broker took, so
-                # give the rows back (a later replay may duplicate, never lose).
-                await asyncio.to_thread(store.release, list(got))
-                raise
-            ok = [row.id for row in claimed if row.id not in errors]
-            if ok:
-                await asyncio.to_thread(
-                    store.mark_replayed, ok, options.by, edited=publisher.edited
-                )
-            if errors:
-                await asyncio.to_thread(store.release, list(errors))
-            report.replayed.extend(ok)
-            report.failed.update(errors)
-            if progress:
-                progress(len(chunk))
-            if connection.is_closed:
-                raise BrokerUnavailable(f"RabbitMQ at {mask_url(broker_url)} closed the connection")
+        await _Pipeline(store, options.by, report, progress).run(publisher, chunks)
+        if connection.is_closed:
+            raise BrokerUnavailable(f"RabbitMQ at {mask_url(broker_url)} closed the connection")
     finally:
         await connection.close()
     return report
+
+
+class _Pipeline:
+    """Claims the next chunk and settles the last one while the current one is in flight,
+    so the database round trips hide behind the wait for confirms."""
+
+    def __init__(
+        self,
+        store: DeadLetterStore,
+        by: str,
+        report: ReplayReport,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        self.store = store
+        self.by = by
+        self.report = report
+        self.progress = progress
+        self._settling: list[asyncio.Task[None]] = []
+
+    def _claim(self, chunk: list[int]) -> asyncio.Task[list[ClaimedRow]]:
+        return asyncio.create_task(asyncio.to_thread(self.store.claim, chunk, self.by))
+
+    async def run(self, publisher: _Publisher, chunks: list[list[int]]) -> None:
+        upcoming = self._claim(chunks[0]) if chunks else None
+        try:
+            for index, chunk in enumerate(chunks):
+                assert upcoming is not None
+                claimed = await upcoming
+                upcoming = self._claim(chunks[index + 1]) if index + 1 < len(chunks) else None
+                got = {row.id for row in claimed}
+                self.report.skipped.extend(i for i in chunk if i not in got)
+                try:
+                    errors = await publisher.publish_all(claimed)
+                except BaseException:
+                    # Broken mid-flight: unknown which copies the broker took, so give the
+                    # rows back (a later replay may duplicate, never lose).
+                    await asyncio.to_thread(self.store.release, list(got))
+                    raise
+                settle = self._settle(claimed, errors, publisher.edited, len(chunk))
+                self._settling.append(asyncio.create_task(settle))
+                if publisher.channel.is_closed:
+                    break
+        finally:
+            if upcoming is not None:
+                unsent = await upcoming
+                await asyncio.to_thread(self.store.release, [row.id for row in unsent])
+            await asyncio.gather(*self._settling)
+
+    async def _settle(
+        self, claimed: list[ClaimedRow], errors: dict[int, str], edited: bool, size: int
+    ) -> None:
+        ok = [row.id for row in claimed if row.id not in errors]
+        if ok:
+            await asyncio.to_thread(self.store.mark_replayed, ok, self.by, edited=edited)
+        if errors:
+            await asyncio.to_thread(self.store.release, list(errors))
+        self.report.replayed.extend(ok)
+        self.report.failed.update(errors)
+        if self.progress:
+            self.progress(size)
 
 
 async def _connect(broker_url: str, within: float) -> AbstractConnection:
@@ -131,21 +169,28 @@ class _Publisher:
         self.options = options
         self.edited = options.body is not None
         self.pacer = Pacer(options.rate)
+        self._run_id = uuid.uuid4().hex[:12]
         self._exchanges: dict[str, AbstractExchange | str] = {"": channel.default_exchange}
 
-    async def publish_all(self, rows: list[DeadLetter]) -> dict[int, str]:
+    def _new_id(self, row: ClaimedRow) -> str:
+        """Unique per run and row, and it says where the copy came from."""
+        return f"replay-{row.id}-{self._run_id}"
+
+    async def publish_all(self, rows: list[ClaimedRow]) -> dict[int, str]:
         """Publish every row concurrently; return ``{row id: why it failed}``."""
         results = await asyncio.gather(*(self._publish(row) for row in rows))
         return {row.id: err for row, err in zip(rows, results, strict=True) if err is not None}
 
-    async def _publish(self, row: DeadLetter) -> str | None:
+    async def _publish(self, row: ClaimedRow) -> str | None:
         exchange_name, routing_key = route(row, self.options.to_queue)
         exchange = await self._exchange(exchange_name)
         if isinstance(exchange, str):
             return exchange
         await self.pacer.wait()
         try:
-            message = replay_message(row, body=self.options.body, broker_user=self.user)
+            message = replay_message(
+                row, body=self.options.body, broker_user=self.user, message_id=self._new_id(row)
+            )
         except (TypeError, ValueError) as exc:
             return f"cannot rebuild the message: {exc}"
         try:
@@ -165,6 +210,8 @@ class _Publisher:
     async def _exchange(self, name: str) -> AbstractExchange | str:
         """The exchange, or why it cannot be used. Checked passively on a throwaway channel,
         because a publish to a missing exchange would close the shared channel."""
+        if name in self._exchanges:
+            return self._exchanges[name]
         async with self._lookup:
             if name not in self._exchanges:
                 probe = await self.connection.channel()

@@ -25,6 +25,7 @@ from workerkit.deadletters.models import DeadLetter
 from workerkit.deadletters.query import DeadLetterFilter
 from workerkit.deadletters.reads import FailureGroup
 from workerkit.deadletters.record import DeadLetterRecord
+from workerkit.deadletters.transitions import ClaimedRow
 from workerkit.errors import DatabaseUnavailable
 
 T = TypeVar("T")
@@ -152,7 +153,7 @@ class DeadLetterStore:
 
     def claim(
         self, ids: Iterable[int], by: str, *, now: datetime | None = None
-    ) -> list[DeadLetter]:
+    ) -> list[ClaimedRow]:
         """Move still-``dead`` rows to ``replaying`` and return them; others are skipped."""
         return self._write(lambda s: transitions.claim(s, list(ids), by, now))
 
