@@ -123,7 +123,7 @@ def main() -> None:
     try:
         upgrade(url)
         ids = store.add_many([record(replay_queue, n) for n in range(args.rows)])
-        rows = store.list(DeadLetterFilter(limit=args.rows))
+        rows = store.rows(DeadLetterFilter(limit=args.rows))
         messages = [_values(replay_message(r)) for r in rows]
 
         before = asyncio.run(plain_publish(args.amqp, plain_queue, messages))

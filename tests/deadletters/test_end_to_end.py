@@ -114,7 +114,7 @@ def test_a_replayed_message_that_fails_again_becomes_a_new_linked_row(
     assert CliRunner().invoke(cli, ["dead-letters", "replay", str(first)], env=env).exit_code == 0
     asyncio.run(consume(amqp_url, queue, 1, broken, store))
 
-    first_row, second_row = store.list(DeadLetterFilter(queue=queue))[::-1]
+    first_row, second_row = store.rows(DeadLetterFilter(queue=queue))[::-1]
     assert second_row.replayed_from == first_row.id and first_row.status == "replayed"
     shown = CliRunner().invoke(cli, ["dead-letters", "show", str(first_row.id)], env=env)
     assert f"#{second_row.id} from #{first_row.id}" in shown.stdout

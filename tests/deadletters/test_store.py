@@ -52,7 +52,7 @@ def test_filters_narrow_the_list_which_is_newest_first(
     c = store.add(make_record(queue="orders", reason="invalid", error_message="bad json"))
 
     def ids(**kw: object) -> list[int]:
-        return [r.id for r in store.list(DeadLetterFilter(**kw))]  # type: ignore[arg-type]
+        return [r.id for r in store.rows(DeadLetterFilter(**kw))]  # type: ignore[arg-type]
 
     assert ids() == [c, b, a]
     assert ids(queue="orders") == [c, a]

@@ -29,7 +29,7 @@ def db() -> None:
 @click.argument("revision", default="head")
 @click.pass_context
 @handle_errors
-def upgrade(ctx: click.Context, revision: str) -> None:
+def upgrade(ctx: click.Context, /, revision: str) -> None:
     """Apply migrations up to REVISION (default: the latest)."""
     url = _url(ctx)
     try:
@@ -43,7 +43,7 @@ def upgrade(ctx: click.Context, revision: str) -> None:
 @click.argument("revision")
 @click.pass_context
 @handle_errors
-def downgrade(ctx: click.Context, revision: str) -> None:
+def downgrade(ctx: click.Context, /, revision: str) -> None:
     """Revert migrations down to REVISION (``base`` drops the dead-letter table and its rows)."""
     url = _url(ctx)
     try:

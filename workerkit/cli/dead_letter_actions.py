@@ -54,7 +54,7 @@ def _resolve(
         )
     defaults = () if explicit else (status,)
     chosen = selection(kwargs, ids=ids, fingerprint=group, default_statuses=defaults)
-    rows = sorted(store.list(chosen), key=lambda r: r.id)
+    rows = sorted(store.rows(chosen), key=lambda r: r.id)
     if explicit:
         missing = sorted(set(ids) - {r.id for r in rows})
         if missing and chosen == DeadLetterFilter(ids=chosen.ids):
@@ -97,6 +97,7 @@ def _selection_options(fn: Any, reason_flag: str = "--reason") -> Any:
 @handle_errors
 def replay(
     ctx: click.Context,
+    /,
     ids: tuple[int, ...],
     group: str | None,
     dry_run: bool,
@@ -214,6 +215,7 @@ def _is_json(body: bytes, content_type: str | None) -> bool:
 @handle_errors
 def discard(
     ctx: click.Context,
+    /,
     ids: tuple[int, ...],
     group: str | None,
     dry_run: bool,
@@ -239,6 +241,7 @@ def discard(
 @handle_errors
 def restore(
     ctx: click.Context,
+    /,
     ids: tuple[int, ...],
     group: str | None,
     dry_run: bool,
@@ -273,6 +276,7 @@ def restore(
 @handle_errors
 def purge(
     ctx: click.Context,
+    /,
     older_than: timedelta,
     statuses: tuple[str, ...],
     queue: str | None,

@@ -34,7 +34,7 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in _PART.findall(compact)))
 
 
-class Duration(click.ParamType):
+class Duration(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
     name = "DURATION"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
@@ -46,7 +46,7 @@ class Duration(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-class When(click.ParamType):
+class When(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
     """A moment: a duration back from now (``2h``) or an ISO time (UTC when no zone is given)."""
 
     name = "WHEN"

@@ -43,9 +43,9 @@ def dead_letters() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON array, for scripts.")
 @click.pass_context
 @handle_errors
-def list_(ctx: click.Context, limit: int, as_json: bool, **kwargs: Any) -> None:
+def list_(ctx: click.Context, /, limit: int, as_json: bool, **kwargs: Any) -> None:
     """Dead letters, newest first."""
-    rows = open_store(ctx).list(selection(kwargs, limit=limit))
+    rows = open_store(ctx).rows(selection(kwargs, limit=limit))
     if as_json:
         click.echo(dumps([summary(r) for r in rows]))
     elif rows:
@@ -60,7 +60,7 @@ def list_(ctx: click.Context, limit: int, as_json: bool, **kwargs: Any) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 @handle_errors
-def groups(ctx: click.Context, limit: int, as_json: bool, **kwargs: Any) -> None:
+def groups(ctx: click.Context, /, limit: int, as_json: bool, **kwargs: Any) -> None:
     """Failures grouped by fingerprint (error type and the handler frame that raised)."""
     found = open_store(ctx).groups(selection(kwargs, limit=limit))
     if as_json:
@@ -76,7 +76,7 @@ def groups(ctx: click.Context, limit: int, as_json: bool, **kwargs: Any) -> None
 @click.option("--json", "as_json", is_flag=True, help="Every column; body base64.")
 @click.pass_context
 @handle_errors
-def show(ctx: click.Context, row_id: int, as_json: bool) -> None:
+def show(ctx: click.Context, /, row_id: int, as_json: bool) -> None:
     """Everything about one dead letter, and the chain of its replays."""
     store = open_store(ctx)
     row = store.get(row_id)
@@ -95,7 +95,7 @@ def show(ctx: click.Context, row_id: int, as_json: bool) -> None:
 @click.option("--output", "-o", type=click.File("w"), default="-", help="File (default stdout).")
 @click.pass_context
 @handle_errors
-def export(ctx: click.Context, output: Any, **kwargs: Any) -> None:
+def export(ctx: click.Context, /, output: Any, **kwargs: Any) -> None:
     """JSON lines of every matching row, oldest first, bodies base64."""
     count = 0
     for row in open_store(ctx).iter_rows(selection(kwargs)):
@@ -110,7 +110,7 @@ def export(ctx: click.Context, output: Any, **kwargs: Any) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 @handle_errors
-def stats(ctx: click.Context, as_json: bool, **kwargs: Any) -> None:
+def stats(ctx: click.Context, /, as_json: bool, **kwargs: Any) -> None:
     """Counts by queue, status and reason."""
     data = open_store(ctx).stats(selection(kwargs))
     if as_json:
@@ -127,7 +127,7 @@ def stats(ctx: click.Context, as_json: bool, **kwargs: Any) -> None:
 @click.argument("queues", nargs=-1)
 @click.pass_context
 @handle_errors
-def import_parked(ctx: click.Context, queues: tuple[str, ...]) -> None:
+def import_parked(ctx: click.Context, /, queues: tuple[str, ...]) -> None:
     """Move messages parked in <queue>.dead (while the database was down) into the table."""
     try:
         parking = importlib.import_module("workerkit.deadletters.parking")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -33,7 +33,10 @@ class FailureGroup:
     sample_message: str
 
 
-def _limited(stmt: Select[Any], selection: DeadLetterFilter) -> Select[Any]:
+S = TypeVar("S", bound=Select[Any])
+
+
+def _limited(stmt: S, selection: DeadLetterFilter) -> S:
     return stmt.limit(selection.limit) if selection.limit else stmt
 
 
@@ -103,7 +106,7 @@ def groups(session: Session, selection: DeadLetterFilter) -> list[FailureGroup]:
         .group_by(t.fingerprint)
         .order_by(func.count().desc(), func.max(t.id).desc())
     )
-    rows = session.execute(_limited(stmt, selection)).all()
+    rows = session.execute(stmt.limit(selection.limit) if selection.limit else stmt).all()
     queues: dict[str, set[str]] = {}
     for fp, queue in session.execute(select(t.fingerprint, t.queue).where(where).distinct()):
         queues.setdefault(fp, set()).add(queue)

@@ -8,6 +8,7 @@ caller can park the message instead of holding it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -108,7 +109,7 @@ class DeadLetterStore:
 
     # -- reads for the CLI ---------------------------------------------------------------------
 
-    def list(self, selection: DeadLetterFilter) -> list[DeadLetter]:
+    def rows(self, selection: DeadLetterFilter) -> list[DeadLetter]:
         """Matching rows, newest first, at most ``selection.limit``."""
         return self._read(lambda s: reads.newest_first(s, selection))
 
@@ -136,7 +137,9 @@ class DeadLetterStore:
         """Every matching row, oldest first, fetched in batches (for export)."""
         after = 0
         while True:
-            page = self._read(lambda s, a=after: reads.page(s, selection, a, batch))
+            page = self._read(
+                functools.partial(reads.page, selection=selection, after=after, size=batch)
+            )
             yield from page
             if len(page) < batch:
                 return

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, update
+from sqlalchemy import Table, and_, delete, or_, update
 from sqlalchemy.orm import Session
 
 from workerkit.deadletters.models import DeadLetter
@@ -59,6 +59,7 @@ def claim(session: Session, ids: list[int], by: str, now: datetime | None) -> li
     now = now or utcnow()
     claimed: list[ClaimedRow] = []
     table = DeadLetter.__table__
+    assert isinstance(table, Table)
     for chunk in _chunks(ids):
         stmt = (
             update(table)
@@ -86,12 +87,12 @@ def mark_replayed(session: Session, ids: list[int], by: str, edited: bool) -> in
 
 
 def release(session: Session, ids: list[int]) -> int:
-    values = {"status": "dead", "claimed_at": None, "claimed_by": None}
+    values: dict[str, object] = {"status": "dead", "claimed_at": None, "claimed_by": None}
     return _update(session, ids, DeadLetter.status == "replaying", values)
 
 
 def discard(session: Session, ids: list[int], by: str, reason: str | None) -> int:
-    values = {
+    values: dict[str, object] = {
         "status": "discarded",
         "discarded_at": utcnow(),
         "discarded_by": by,
@@ -102,7 +103,7 @@ def discard(session: Session, ids: list[int], by: str, reason: str | None) -> in
 
 def restore(session: Session, ids: list[int]) -> int:
     stale = and_(DeadLetter.status == "replaying", DeadLetter.claimed_at < utcnow() - STALE_CLAIM)
-    values = {
+    values: dict[str, object] = {
         "status": "dead",
         "discarded_at": None,
         "discarded_by": None,

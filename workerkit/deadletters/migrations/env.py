@@ -23,14 +23,16 @@ def _database_url() -> str:
     return str(url)
 
 
-def _options(url: str) -> dict[str, object]:
+def _batch(url: str) -> bool:
     # SQLite cannot ALTER most things in place; batch mode rebuilds tables for later revisions.
-    return {"target_metadata": Base.metadata, "render_as_batch": url.startswith("sqlite")}
+    return url.startswith("sqlite")
 
 
 def run_offline() -> None:
     url = _database_url()
-    context.configure(url=url, literal_binds=True, **_options(url))
+    context.configure(
+        url=url, literal_binds=True, target_metadata=Base.metadata, render_as_batch=_batch(url)
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -39,13 +41,17 @@ def run_online() -> None:
     url = _database_url()
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, **_options(url))
+        context.configure(
+            connection=connection, target_metadata=Base.metadata, render_as_batch=_batch(url)
+        )
         with context.begin_transaction():
             context.run_migrations()
         return
     engine = create_engine(url, poolclass=pool.NullPool)
     with engine.connect() as conn:
-        context.configure(connection=conn, **_options(url))
+        context.configure(
+            connection=conn, target_metadata=Base.metadata, render_as_batch=_batch(url)
+        )
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
