@@ -43,7 +43,9 @@ def make_engine(database_url: str, *, pool_size: int = 20) -> Engine:
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No pre-ping: it would double the round trips of every add(); a connection that
+        # went stale fails as "invalidated" and the store's retry takes a fresh one.
+        pool_recycle=1800,
         connect_args=connect_args,
     )
 
