@@ -18,47 +18,16 @@ import argparse
 import asyncio
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
-from sqlalchemy import create_engine, text
+from deadletter_fixtures import POSTGRES, migrated_schema, sample_record
 
-from workerkit.deadletters import DeadLetterFilter, DeadLetterRecord, DeadLetterStore
+from workerkit.deadletters import DeadLetterFilter, DeadLetterStore
 from workerkit.deadletters.message import replay_message
 from workerkit.deadletters.replay import ReplayOptions, replay_async
-from workerkit.deadletters.schema import upgrade
 
 WINDOW = 250
-
-
-def record(queue: str, n: int) -> DeadLetterRecord:
-    now = datetime.now(UTC)
-    return DeadLetterRecord(
-        queue=queue,
-        consumer="bench",
-        message_id=f"bench-{n}",
-        trace_id=uuid.uuid4().hex,
-        exchange="",
-        routing_key=queue,
-        headers={"x-retry-count": 4, "x-trace-id": uuid.uuid4().hex, "tenant": "acme"},
-        body=(b'{"order": %d, "payload": "' % n) + b"x" * 400 + b'"}',
-        content_type="application/json",
-        properties={"delivery_mode": 2, "correlation_id": f"c{n}"},
-        attempts=5,
-        error_type="builtins.TimeoutError",
-        error_message="downstream timed out",
-        traceback="Traceback (most recent call last):\n  ...\nTimeoutError\n" * 5,
-        fingerprint="0123456789abcdef",
-        fault_location="bench:handler",
-        reason="exhausted",
-        history=[
-            {"attempt": a, "error_type": "TimeoutError", "at": now.isoformat()} for a in range(5)
-        ],
-        first_failed_at=now,
-        last_failed_at=now,
-        replayed_from=None,
-    )
 
 
 async def plain_publish(amqp_url: str, queue: str, messages: list[dict[str, Any]]) -> float:
@@ -108,42 +77,42 @@ def _values(message: aio_pika.Message) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000)
-    parser.add_argument("--postgres", default="postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--postgres", default=POSTGRES)
     parser.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672/")
     args = parser.parse_args()
 
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(args.postgres)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{args.postgres}?options=-csearch_path%3D{schema}"
-    replay_queue, plain_queue = f"bench.replay.{schema}", f"bench.plain.{schema}"
+    replay_queue = f"bench.replay.{uuid.uuid4().hex[:8]}"
+    plain_queue = f"bench.plain.{uuid.uuid4().hex[:8]}"
     asyncio.run(declare(args.amqp, replay_queue, plain_queue))
-    store = DeadLetterStore(url)
     try:
-        upgrade(url)
-        ids = store.add_many([record(replay_queue, n) for n in range(args.rows)])
-        rows = store.rows(DeadLetterFilter(limit=args.rows))
-        messages = [_values(replay_message(r)) for r in rows]
-
-        before = asyncio.run(plain_publish(args.amqp, plain_queue, messages))
-        started = time.perf_counter()
-        report = asyncio.run(replay_async(store, args.amqp, ids, ReplayOptions(by="bench")))
-        replayed = len(report.replayed) / (time.perf_counter() - started)
-        assert len(report.replayed) == args.rows, report.failed or report.skipped
-        after = asyncio.run(plain_publish(args.amqp, plain_queue, messages))
-        plain = max(before, after)  # the broker's speed drifts; compare with its best
-
-        print(f"rows                      {args.rows}")
-        print(f"plain confirmed publish   {plain:8.0f} msg/s  (runs: {before:.0f}, {after:.0f})")
-        print(f"bulk replay (PostgreSQL)  {replayed:8.0f} msg/s")
-        print(f"ratio replay / plain      {replayed / plain:8.2f}  (target >= 0.5)")
+        with migrated_schema(args.postgres) as url:
+            store = DeadLetterStore(url)
+            try:
+                measure(store, args.amqp, args.rows, replay_queue, plain_queue)
+            finally:
+                store.close()
     finally:
-        store.close()
         asyncio.run(remove(args.amqp, replay_queue, plain_queue))
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+
+
+def measure(
+    store: DeadLetterStore, amqp: str, count: int, replay_queue: str, plain_queue: str
+) -> None:
+    ids = store.add_many([sample_record(replay_queue, n, body_size=400) for n in range(count)])
+    messages = [_values(replay_message(r)) for r in store.rows(DeadLetterFilter(limit=count))]
+
+    before = asyncio.run(plain_publish(amqp, plain_queue, messages))
+    started = time.perf_counter()
+    report = asyncio.run(replay_async(store, amqp, ids, ReplayOptions(by="bench")))
+    replayed = len(report.replayed) / (time.perf_counter() - started)
+    assert len(report.replayed) == count, report.failed or report.skipped
+    after = asyncio.run(plain_publish(amqp, plain_queue, messages))
+    plain = max(before, after)  # the broker's speed drifts; compare with its best
+
+    print(f"rows                      {count}")
+    print(f"plain confirmed publish   {plain:8.0f} msg/s  (runs: {before:.0f}, {after:.0f})")
+    print(f"bulk replay (PostgreSQL)  {replayed:8.0f} msg/s")
+    print(f"ratio replay / plain      {replayed / plain:8.2f}  (target >= 0.5)")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 from alembic.util import CommandError
+from sqlalchemy.exc import DBAPIError
 
 from workerkit.cli import exitcodes
 from workerkit.cli.common import fail, handle_errors, settings_from
@@ -25,18 +26,22 @@ def db() -> None:
     """Create, upgrade and inspect the dead-letter database schema."""
 
 
+def _migrate(ctx: click.Context, action: str, revision: str) -> None:
+    url = _url(ctx)
+    try:
+        getattr(schema, action)(url, revision)
+    except CommandError as exc:
+        fail(f"cannot {action} to {revision!r}: {exc}", exitcodes.RET_USAGE)
+    click.echo(f"{mask_url(url)}: {action} to {revision} done")
+
+
 @db.command("upgrade")
 @click.argument("revision", default="head")
 @click.pass_context
 @handle_errors
 def upgrade(ctx: click.Context, /, revision: str) -> None:
     """Apply migrations up to REVISION (default: the latest)."""
-    url = _url(ctx)
-    try:
-        schema.upgrade(url, revision)
-    except CommandError as exc:
-        fail(f"cannot upgrade to {revision!r}: {exc}", exitcodes.RET_USAGE)
-    click.echo(f"{mask_url(url)} upgraded to {revision}")
+    _migrate(ctx, "upgrade", revision)
 
 
 @db.command("downgrade")
@@ -45,12 +50,7 @@ def upgrade(ctx: click.Context, /, revision: str) -> None:
 @handle_errors
 def downgrade(ctx: click.Context, /, revision: str) -> None:
     """Revert migrations down to REVISION (``base`` drops the dead-letter table and its rows)."""
-    url = _url(ctx)
-    try:
-        schema.downgrade(url, revision)
-    except CommandError as exc:
-        fail(f"cannot downgrade to {revision!r}: {exc}", exitcodes.RET_USAGE)
-    click.echo(f"{mask_url(url)} downgraded to {revision}")
+    _migrate(ctx, "downgrade", revision)
 
 
 @db.command("current")
@@ -62,7 +62,7 @@ def current(ctx: click.Context) -> None:
     engine = make_engine(url, pool_size=1)
     try:
         state = schema.current_state(engine)
-    except Exception as exc:
+    except DBAPIError as exc:
         raise unavailable(url, exc) from exc
     finally:
         engine.dispose()

@@ -30,7 +30,10 @@ def make_engine(database_url: str, *, pool_size: int = 20) -> Engine:
         ) from None
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise unavailable(database_url, exc) from exc
         engine = create_engine(
             url, pool_size=pool_size, max_overflow=pool_size, connect_args={"timeout": 30}
         )
