@@ -7,6 +7,7 @@ import base64
 import importlib.util
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
@@ -172,7 +173,32 @@ def test_a_replay_filter_that_matches_nothing_is_not_found(run: Callable[..., Re
     result = run("dead-letters", "replay", "--queue", "no-such-queue", "--yes")
 
     assert result.exit_code == exitcodes.RET_NOT_FOUND
-    assert "no dead dead letters match" in result.stderr
+    assert "no dead letters with status dead match" in result.stderr
+
+
+def test_replay_by_group_sends_only_that_fingerprint(
+    run: Callable[..., Result], store: DeadLetterStore, make_record: Make, amqp_url: str, queue: str
+) -> None:
+    wanted = store.add_many([make_record(routing_key=queue, fingerprint="feedfacefeedface")] * 2)
+    other = store.add(make_record(routing_key=queue))
+
+    result = run("dead-letters", "replay", "--group", "feedfacefeedface", "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert len(taken(amqp_url, queue, 2)) == 2
+    assert [store.get(i).status for i in (*wanted, other)] == ["replayed", "replayed", "dead"]  # type: ignore[union-attr]
+
+
+def test_restore_frees_a_row_left_replaying_by_a_crashed_replay(
+    run: Callable[..., Result], store: DeadLetterStore, make_record: Make
+) -> None:
+    row_id = store.add(make_record())
+    store.claim([row_id], "crashed", now=datetime.now(UTC) - timedelta(hours=1))
+
+    result = run("dead-letters", "restore", "--status", "replaying")
+
+    assert result.exit_code == 0, result.output
+    assert store.get(row_id).status == "dead"  # type: ignore[union-attr]
 
 
 def test_replay_without_any_selection_asks_for_one(run: Callable[..., Result]) -> None:

@@ -43,7 +43,7 @@ def _resolve(
     ids: Sequence[int],
     group: str | None,
     kwargs: dict[str, Any],
-    status: str,
+    statuses: tuple[str, ...],
 ) -> list[DeadLetter]:
     """The rows an action applies to; unknown ids or an empty match end with RET_NOT_FOUND."""
     explicit = bool(ids)
@@ -52,22 +52,23 @@ def _resolve(
             "say which dead letters: give ids, --group FINGERPRINT, or a filter such as --queue",
             exitcodes.RET_USAGE,
         )
-    defaults = () if explicit else (status,)
+    defaults = () if explicit else statuses
+    wanted = " or ".join(statuses)
     chosen = selection(kwargs, ids=ids, fingerprint=group, default_statuses=defaults)
     rows = sorted(store.rows(chosen), key=lambda r: r.id)
     if explicit:
         missing = sorted(set(ids) - {r.id for r in rows})
         if missing and chosen == DeadLetterFilter(ids=chosen.ids):
             fail(f"no dead letter with id {', '.join(map(str, missing))}", exitcodes.RET_NOT_FOUND)
-        wrong = [r for r in rows if r.status != status]
+        wrong = [r for r in rows if r.status not in statuses]
         if wrong:
             states = ", ".join(f"#{r.id} is {r.status}" for r in wrong)
             if len(wrong) == len(rows):
-                fail(f"nothing to do: {states}, not {status}", exitcodes.RET_CONFLICT)
+                fail(f"nothing to do: {states}, not {wanted}", exitcodes.RET_CONFLICT)
             err_console.print(f"skipping {states}")
-            rows = [r for r in rows if r.status == status]
+            rows = [r for r in rows if r.status in statuses]
     if not rows:
-        fail(f"no {status} dead letters match", exitcodes.RET_NOT_FOUND)
+        fail(f"no dead letters with status {wanted} match", exitcodes.RET_NOT_FOUND)
     return rows
 
 
@@ -112,7 +113,7 @@ def replay(
 ) -> None:
     """Send dead letters back to their queue, confirmed before each row is marked replayed."""
     store = open_store(ctx)
-    rows = _resolve(store, ids, group, kwargs, "dead")
+    rows = _resolve(store, ids, group, kwargs, ("dead",))
     body = _edited_body(rows, edit, body_file)
     if dry_run:
         for r in rows:
@@ -226,7 +227,7 @@ def discard(
 ) -> None:
     """Mark dead letters discarded; rows are kept and can be restored."""
     store = open_store(ctx)
-    rows = _resolve(store, ids, group, kwargs, "dead")
+    rows = _resolve(store, ids, group, kwargs, ("dead",))
     if dry_run:
         click.echo(f"dry run: {len(rows)} dead letters would be discarded: {_ids(rows)}")
         return
@@ -248,14 +249,18 @@ def restore(
     yes: bool,
     **kwargs: Any,
 ) -> None:
-    """Bring discarded dead letters back to dead, so they can be replayed."""
+    """Bring discarded rows back to dead, so they can be replayed; also frees rows left
+    ``replaying`` by a replay that crashed (once their claim is 10 minutes old)."""
     store = open_store(ctx)
-    rows = _resolve(store, ids, group, kwargs, "discarded")
+    rows = _resolve(store, ids, group, kwargs, ("discarded", "replaying"))
     if dry_run:
         click.echo(f"dry run: {len(rows)} dead letters would be restored: {_ids(rows)}")
         return
     confirm(len(rows), "Restore", yes)
-    click.echo(f"restored {store.restore([r.id for r in rows])} dead letters")
+    restored = store.restore([r.id for r in rows])
+    click.echo(f"restored {restored} dead letters")
+    if restored < len(rows):
+        click.echo(f"left {len(rows) - restored} alone: claimed by a replay still under way")
 
 
 @click.command("purge")
