@@ -7,6 +7,7 @@ orders`` showed.
 
 from __future__ import annotations
 
+import getpass
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -15,9 +16,9 @@ from typing import Any, TypeVar
 import click
 
 from workerkit.cli import exitcodes
-from workerkit.cli.common import fail, settings_from
+from workerkit.cli.common import err_console, fail, settings_from
 from workerkit.deadletters import DeadLetterFilter, DeadLetterStore
-from workerkit.deadletters.models import STATUSES
+from workerkit.deadletters.models import STATUSES, DeadLetter
 from workerkit.deadletters.record import REASONS
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -145,3 +146,51 @@ def confirm(count: int, what: str, yes: bool, *, even_one: bool = False) -> None
             f"nothing done: {what.lower()} of {count} rows not confirmed (pass --yes)",
             exitcodes.RET_ABORTED,
         )
+
+
+def operator(by: str | None) -> str:
+    return by or getpass.getuser()
+
+
+def resolve_rows(
+    store: DeadLetterStore,
+    ids: Sequence[int],
+    group: str | None,
+    kwargs: dict[str, Any],
+    statuses: tuple[str, ...],
+) -> list[DeadLetter]:
+    """The rows an action applies to; unknown ids or an empty match end with RET_NOT_FOUND."""
+    explicit = bool(ids)
+    if selection(kwargs, ids=ids, fingerprint=group).is_empty:
+        fail(
+            "say which dead letters: give ids, --group FINGERPRINT, or a filter such as --queue",
+            exitcodes.RET_USAGE,
+        )
+    defaults = () if explicit else statuses
+    wanted = " or ".join(statuses)
+    chosen = selection(kwargs, ids=ids, fingerprint=group, default_statuses=defaults)
+    rows = sorted(store.rows(chosen), key=lambda r: r.id)
+    if explicit:
+        missing = sorted(set(ids) - {r.id for r in rows})
+        if missing and chosen == DeadLetterFilter(ids=chosen.ids):
+            fail(f"no dead letter with id {', '.join(map(str, missing))}", exitcodes.RET_NOT_FOUND)
+        wrong = [r for r in rows if r.status not in statuses]
+        if wrong:
+            states = ", ".join(f"#{r.id} is {r.status}" for r in wrong)
+            if len(wrong) == len(rows):
+                fail(f"nothing to do: {states}, not {wanted}", exitcodes.RET_CONFLICT)
+            err_console.print(f"skipping {states}")
+            rows = [r for r in rows if r.status in statuses]
+    if not rows:
+        fail(f"no dead letters with status {wanted} match", exitcodes.RET_NOT_FOUND)
+    return rows
+
+
+def selection_options(fn: Any, reason_flag: str = "--reason") -> Any:
+    fn = filter_options(fn, reason_flag=reason_flag)
+    fn = click.option("--group", metavar="FINGERPRINT", help="Every row of one failure group.")(fn)
+    fn = click.option("--dry-run", is_flag=True, help="Show what would happen; change nothing.")(fn)
+    fn = click.option(
+        "--yes", "-y", is_flag=True, help="Do not ask before acting on several rows."
+    )(fn)
+    return click.argument("ids", nargs=-1, type=int)(fn)

@@ -14,8 +14,9 @@ from rich.console import Console
 
 from workerkit.cli import exitcodes
 from workerkit.cli.common import fail, handle_errors, settings_from
-from workerkit.cli.dead_letter_actions import discard, purge, replay, restore
+from workerkit.cli.dead_letter_actions import discard, purge, restore
 from workerkit.cli.dead_letter_options import filter_options, open_store, selection
+from workerkit.cli.dead_letter_replay import replay
 from workerkit.cli.dead_letter_views import (
     dumps,
     full,

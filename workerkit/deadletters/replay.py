@@ -121,6 +121,10 @@ class _Pipeline:
                 settle = self._settle(claimed, errors, publisher.edited, len(chunk))
                 self._settling.append(asyncio.create_task(settle))
                 if publisher.channel.is_closed:
+                    why = "not sent: the broker closed the channel"
+                    self.report.failed.update(
+                        (i, why) for rest in chunks[index + 1 :] for i in rest
+                    )
                     break
         finally:
             if upcoming is not None:
