@@ -1,4 +1,4 @@
-"""What the dead-letter commands share: time arguments, the filter options, store opening.
+"""What the dead-letter commands share: time arguments, filter options, choosing rows.
 
 Every command that selects rows takes the same options and turns them into one
 :class:`DeadLetterFilter`, so ``replay --queue orders`` sends exactly what ``list --queue
@@ -149,7 +149,13 @@ def confirm(count: int, what: str, yes: bool, *, even_one: bool = False) -> None
 
 
 def operator(by: str | None) -> str:
-    return by or getpass.getuser()
+    """Who acts, recorded on the row: ``--by`` or the OS user, never empty."""
+    if by:
+        return by
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user with no passwd entry and no $USER
+        return "unknown"
 
 
 def resolve_rows(
@@ -187,6 +193,7 @@ def resolve_rows(
 
 
 def selection_options(fn: Any, reason_flag: str = "--reason") -> Any:
+    """Ids, ``--group``, the filters, ``--dry-run`` and ``--yes``: how actions pick rows."""
     fn = filter_options(fn, reason_flag=reason_flag)
     fn = click.option("--group", metavar="FINGERPRINT", help="Every row of one failure group.")(fn)
     fn = click.option("--dry-run", is_flag=True, help="Show what would happen; change nothing.")(fn)
