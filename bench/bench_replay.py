@@ -23,9 +23,10 @@ from typing import Any
 import aio_pika
 from deadletter_fixtures import POSTGRES, migrated_schema, sample_record
 
-from workerkit.deadletters import DeadLetterFilter, DeadLetterStore
 from workerkit.deadletters.message import replay_message
+from workerkit.deadletters.query import DeadLetterFilter
 from workerkit.deadletters.replay import ReplayOptions, replay_async
+from workerkit.deadletters.store import DeadLetterStore
 
 WINDOW = 250
 

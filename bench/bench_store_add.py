@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from deadletter_fixtures import POSTGRES, migrated_schema, sample_record
 
-from workerkit.deadletters import DeadLetterStore
+from workerkit.deadletters.store import DeadLetterStore
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import create_engine, text
 
-from workerkit.deadletters import DeadLetterRecord
+from workerkit.deadletters.record import DeadLetterRecord
 from workerkit.deadletters.schema import upgrade
 
 POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"

@@ -17,9 +17,10 @@ import pytest
 from sqlalchemy import create_engine, delete, text
 
 from tests.deadletters import amqp_helpers
-from workerkit.deadletters import DeadLetterRecord, DeadLetterStore
 from workerkit.deadletters.models import DeadLetter
+from workerkit.deadletters.record import DeadLetterRecord
 from workerkit.deadletters.schema import upgrade
+from workerkit.deadletters.store import DeadLetterStore
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,9 @@ import pytest
 
 from tests.deadletters.amqp_helpers import drain
 from workerkit.cli import exitcodes
-from workerkit.deadletters import DeadLetterFilter, DeadLetterRecord, DeadLetterStore
+from workerkit.deadletters.query import DeadLetterFilter
+from workerkit.deadletters.record import DeadLetterRecord
+from workerkit.deadletters.store import DeadLetterStore
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,7 +20,9 @@ from click.testing import CliRunner
 
 from tests.deadletters.amqp_helpers import drain
 from workerkit.cli import cli
-from workerkit.deadletters import DeadLetterFilter, DeadLetterRecord, DeadLetterStore
+from workerkit.deadletters.query import DeadLetterFilter
+from workerkit.deadletters.record import DeadLetterRecord
+from workerkit.deadletters.store import DeadLetterStore
 
 pytestmark = pytest.mark.integration
 Handler = Callable[[AbstractIncomingMessage], None]

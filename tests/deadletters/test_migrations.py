@@ -7,10 +7,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from workerkit.deadletters import DeadLetterStore
 from workerkit.deadletters.engine import make_engine
 from workerkit.deadletters.models import Base
 from workerkit.deadletters.schema import current_state, downgrade, head_revision, upgrade
+from workerkit.deadletters.store import DeadLetterStore
 from workerkit.errors import DatabaseUnavailable
 
 pytestmark = pytest.mark.integration

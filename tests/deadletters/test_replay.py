@@ -10,9 +10,10 @@ import pytest
 
 from tests.deadletters.amqp_helpers import drain
 from tests.deadletters.conftest import SAMPLE_HEADERS
-from workerkit.deadletters import DeadLetterRecord, DeadLetterStore
 from workerkit.deadletters.pacing import Pacer
+from workerkit.deadletters.record import DeadLetterRecord
 from workerkit.deadletters.replay import ReplayOptions, replay, replay_async
+from workerkit.deadletters.store import DeadLetterStore
 from workerkit.errors import BrokerUnavailable
 
 pytestmark = pytest.mark.integration

@@ -11,9 +11,11 @@ import pytest
 from sqlalchemy import update
 
 from tests.deadletters.conftest import SAMPLE_HEADERS
-from workerkit.deadletters import DeadLetterFilter, DeadLetterRecord, DeadLetterStore
 from workerkit.deadletters.codec import decode_headers
 from workerkit.deadletters.models import DeadLetter
+from workerkit.deadletters.query import DeadLetterFilter
+from workerkit.deadletters.record import DeadLetterRecord
+from workerkit.deadletters.store import DeadLetterStore
 from workerkit.errors import DatabaseUnavailable
 
 pytestmark = pytest.mark.integration

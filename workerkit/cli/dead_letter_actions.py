@@ -22,8 +22,8 @@ from workerkit.cli.dead_letter_options import (
     resolve_rows,
     selection_options,
 )
-from workerkit.deadletters import DeadLetterFilter
 from workerkit.deadletters.models import DeadLetter
+from workerkit.deadletters.query import DeadLetterFilter
 
 
 @click.command("discard")

@@ -17,9 +17,9 @@ import click
 
 from workerkit.cli import exitcodes
 from workerkit.cli.common import err_console, fail, settings_from
-from workerkit.deadletters import DeadLetterFilter, DeadLetterStore
-from workerkit.deadletters.models import STATUSES, DeadLetter
-from workerkit.deadletters.record import REASONS
+from workerkit.deadletters.models import REASONS, STATUSES, DeadLetter
+from workerkit.deadletters.query import DeadLetterFilter
+from workerkit.deadletters.store import DeadLetterStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -22,11 +22,11 @@ from workerkit.cli.dead_letter_options import (
     selection_options,
 )
 from workerkit.cli.dead_letter_views import dumps
-from workerkit.deadletters import DeadLetterStore
 from workerkit.deadletters.message import route
 from workerkit.deadletters.models import DeadLetter
 from workerkit.deadletters.replay import ReplayOptions, ReplayReport
 from workerkit.deadletters.replay import replay as run_replay
+from workerkit.deadletters.store import DeadLetterStore
 
 
 @click.command("replay")

@@ -6,7 +6,10 @@ The commands that change rows (replay, discard, restore, purge) live in
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import inspect
+from collections.abc import Awaitable
 from typing import Any
 
 import click
@@ -125,18 +128,31 @@ def stats(ctx: click.Context, /, as_json: bool, **kwargs: Any) -> None:
 
 
 @dead_letters.command("import-parked")
-@click.argument("queues", nargs=-1)
+@click.argument("queues", nargs=-1, required=True)
 @click.pass_context
 @handle_errors
 def import_parked(ctx: click.Context, /, queues: tuple[str, ...]) -> None:
-    """Move messages parked in <queue>.dead (while the database was down) into the table."""
+    """Move messages parked in QUEUES.dead (while the database was down) into the table.
+
+    Name the consumers' queues: AMQP cannot list the parking queues for us.
+    """
     try:
         parking = importlib.import_module("workerkit.deadletters.parking")
     except ModuleNotFoundError:
         fail("import-parked is not available yet in this version of workerkit", exitcodes.RET_ERROR)
         return
     result = parking.import_parked(settings_from(ctx), list(queues))
-    click.echo(f"imported {result}" if result is not None else "done")
+    if inspect.isawaitable(result):
+        result = asyncio.run(_awaited(result))
+    if isinstance(result, dict):
+        for queue, moved in result.items():
+            click.echo(f"{queue}: imported {moved} parked dead letters")
+    else:
+        click.echo(f"imported {result} parked dead letters")
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
 
 
 for _command in (replay, discard, restore, purge):

@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import DateTime, TypeDecorator
 
+REASONS = ("exhausted", "non_retriable", "invalid")
 STATUSES = ("dead", "replaying", "replayed", "discarded")
 """``replaying`` is the claim a replay takes before publishing, so two operators never both send."""
 
@@ -39,9 +40,8 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("dead-letter timestamps must be timezone-aware")
-        value = value.astimezone(UTC)
+        # A naive time is taken as UTC: refusing it would fail a dead letter on its way in.
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
         # SQLite stores text; keep it naive UTC so string comparison orders correctly.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
