@@ -187,10 +187,11 @@ class _Publisher:
 
     async def _publish(self, row: ClaimedRow) -> str | None:
         exchange_name, routing_key = route(row, self.options.to_queue)
-        exchange = await self._exchange(exchange_name)
+        exchange = self._exchanges.get(exchange_name) or await self._exchange(exchange_name)
         if isinstance(exchange, str):
             return exchange
-        await self.pacer.wait()
+        if self.pacer.rate is not None:
+            await self.pacer.wait()
         try:
             message = replay_message(
                 row, body=self.options.body, broker_user=self.user, message_id=self._new_id(row)

@@ -192,10 +192,14 @@ class DeadLetterStore:
         """Delete matching rows for good; returns how many."""
         return self._write(lambda s: transitions.purge(s, selection))
 
-    def _write(self, fn: Callable[[Session], T]) -> T:
+    def _write(self, fn: Callable[[Connection], T]) -> T:
+        """One Core transaction: status changes need no ORM, and bulk replay calls this often."""
+
         def run() -> T:
-            with self._session() as session, session.begin():
-                return fn(session)
+            with self.engine.begin() as conn:
+                return fn(conn)
+
+        return self._call(run, retry=False)
 
         return self._call(run, retry=False)
 

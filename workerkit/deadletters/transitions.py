@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, or_, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Table, and_, delete, or_, update
 
 from workerkit.deadletters.models import DeadLetter
 from workerkit.deadletters.query import DeadLetterFilter
@@ -55,7 +54,7 @@ class ClaimedRow:
 _CLAIMED = [DeadLetter.__table__.c[name] for name in ClaimedRow.__slots__]
 
 
-def claim(session: Session, ids: list[int], by: str, now: datetime | None) -> list[ClaimedRow]:
+def claim(conn: Connection, ids: list[int], by: str, now: datetime | None) -> list[ClaimedRow]:
     now = now or utcnow()
     claimed: list[ClaimedRow] = []
     table = DeadLetter.__table__
@@ -67,12 +66,12 @@ def claim(session: Session, ids: list[int], by: str, now: datetime | None) -> li
             .values(status="replaying", claimed_at=now, claimed_by=by)
             .returning(*_CLAIMED)
         )
-        claimed.extend(ClaimedRow(*row) for row in session.execute(stmt))
+        claimed.extend(ClaimedRow(*row) for row in conn.execute(stmt))
     claimed.sort(key=lambda r: r.id)
     return claimed
 
 
-def mark_replayed(session: Session, ids: list[int], by: str, edited: bool) -> int:
+def mark_replayed(conn: Connection, ids: list[int], by: str, edited: bool) -> int:
     values: dict[str, object] = {
         "status": "replayed",
         "replayed_at": utcnow(),
@@ -83,25 +82,25 @@ def mark_replayed(session: Session, ids: list[int], by: str, edited: bool) -> in
     }
     if edited:
         values["edited"] = True
-    return _update(session, ids, DeadLetter.status == "replaying", values)
+    return _update(conn, ids, DeadLetter.status == "replaying", values)
 
 
-def release(session: Session, ids: list[int]) -> int:
+def release(conn: Connection, ids: list[int]) -> int:
     values: dict[str, object] = {"status": "dead", "claimed_at": None, "claimed_by": None}
-    return _update(session, ids, DeadLetter.status == "replaying", values)
+    return _update(conn, ids, DeadLetter.status == "replaying", values)
 
 
-def discard(session: Session, ids: list[int], by: str, reason: str | None) -> int:
+def discard(conn: Connection, ids: list[int], by: str, reason: str | None) -> int:
     values: dict[str, object] = {
         "status": "discarded",
         "discarded_at": utcnow(),
         "discarded_by": by,
         "discard_reason": reason,
     }
-    return _update(session, ids, DeadLetter.status == "dead", values)
+    return _update(conn, ids, DeadLetter.status == "dead", values)
 
 
-def restore(session: Session, ids: list[int]) -> int:
+def restore(conn: Connection, ids: list[int]) -> int:
     stale = and_(DeadLetter.status == "replaying", DeadLetter.claimed_at < utcnow() - STALE_CLAIM)
     values: dict[str, object] = {
         "status": "dead",
@@ -111,25 +110,22 @@ def restore(session: Session, ids: list[int]) -> int:
         "claimed_at": None,
         "claimed_by": None,
     }
-    return _update(session, ids, or_(DeadLetter.status == "discarded", stale), values)
+    return _update(conn, ids, or_(DeadLetter.status == "discarded", stale), values)
 
 
-def purge(session: Session, selection: DeadLetterFilter) -> int:
+def purge(conn: Connection, selection: DeadLetterFilter) -> int:
     # Children keep existing; their replayed_from becomes NULL (ON DELETE SET NULL).
-    result = session.execute(
-        delete(DeadLetter).where(selection.where()).execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    result = conn.execute(delete(DeadLetter).where(selection.where()))
+    return int(result.rowcount)
 
 
-def _update(session: Session, ids: list[int], guard: object, values: dict[str, object]) -> int:
+def _update(conn: Connection, ids: list[int], guard: object, values: dict[str, object]) -> int:
     changed = 0
     for chunk in _chunks(ids):
-        result = session.execute(
+        result = conn.execute(
             update(DeadLetter)
             .where(DeadLetter.id.in_(chunk), guard)  # type: ignore[arg-type]
             .values(**values)
-            .execution_options(synchronize_session=False)
         )
-        changed += int(result.rowcount)  # type: ignore[attr-defined]
+        changed += int(result.rowcount)
     return changed
