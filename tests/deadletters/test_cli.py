@@ -10,6 +10,7 @@ import sys
 import types
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import click
@@ -185,9 +186,10 @@ def test_replay_by_group_sends_only_that_fingerprint(
     wanted = store.add_many([make_record(routing_key=queue, fingerprint="feedfacefeedface")] * 2)
     other = store.add(make_record(routing_key=queue))
 
-    result = run("dead-letters", "replay", "--group", "feedfacefeedface", "--yes")
+    result = run("dead-letters", "replay", "--group", "feedfacefeedface", "--yes", "--json")
 
     assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"replayed": list(wanted), "skipped": [], "failed": {}}
     assert len(taken(amqp_url, queue, 2)) == 2
     assert [store.get(i).status for i in (*wanted, other)] == ["replayed", "replayed", "dead"]  # type: ignore[union-attr]
 
@@ -304,6 +306,18 @@ def test_export_writes_json_lines_with_base64_bodies(
     assert len(lines) == 2
     assert base64.b64decode(lines[0]["body"]) == b"\xff\x00"
     assert lines[0]["headers"]["raw"] == {"$bytearray": base64.b64encode(b"\x00\xffbytes").decode()}
+
+
+def test_export_to_a_file_says_how_many_rows_it_wrote(
+    run: Callable[..., Result], store: DeadLetterStore, make_record: Make, tmp_path: Path
+) -> None:
+    store.add_many([make_record(), make_record(queue="other")])
+    target = tmp_path / "dead.jsonl"
+
+    result = run("dead-letters", "export", "--queue", "other", "-o", str(target))
+
+    assert result.exit_code == 0 and "exported 1 dead letters" in result.stderr
+    assert [json.loads(line)["queue"] for line in target.read_text().splitlines()] == ["other"]
 
 
 def test_stats_json_counts_by_queue_status_and_reason(
