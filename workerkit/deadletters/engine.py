@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from workerkit.config import mask_url
 from workerkit.errors import DatabaseUnavailable
@@ -42,6 +42,18 @@ def make_engine(database_url: str, *, pool_size: int = 20) -> Engine:
     connect_args: dict[str, Any] = {}
     if url.get_backend_name() == "postgresql":
         connect_args["connect_timeout"] = CONNECT_TIMEOUT
+    try:
+        url.get_dialect().import_dbapi()
+    except NoSuchModuleError:
+        raise DatabaseUnavailable(
+            f"dead-letter database {mask_url(database_url)}: SQLAlchemy has no such dialect; "
+            "use sqlite:///PATH or postgresql+psycopg2://..."
+        ) from None
+    except ImportError as exc:
+        raise DatabaseUnavailable(
+            f"dead-letter database {mask_url(database_url)} needs the {exc.name or 'driver'} "
+            "package; for postgresql+psycopg2 run: pip install 'workerkit[postgres]'"
+        ) from None
     return create_engine(
         url,
         pool_size=pool_size,

@@ -9,14 +9,22 @@ caller can park the message instead of holding it.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import fields
 from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
-from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from workerkit.config import mask_url
 from workerkit.deadletters import reads, transitions
@@ -30,6 +38,7 @@ from workerkit.deadletters.transitions import ClaimedRow
 from workerkit.errors import DatabaseUnavailable
 
 T = TypeVar("T")
+log = logging.getLogger("workerkit.deadletters")
 
 
 class DeadLetterStore:
@@ -57,6 +66,7 @@ class DeadLetterStore:
             retry=retry_if_exception(is_transient),
             stop=stop,
             wait=wait_exponential(multiplier=0.05, max=0.5),
+            before_sleep=self._log_retry,
             reraise=True,
         )
         try:
@@ -65,6 +75,10 @@ class DeadLetterStore:
             if is_transient(exc) or missing_schema(exc):
                 raise unavailable(self._url, exc) from exc
             raise
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning("dead-letter database %s: %s; retrying", self.masked_url, error)
 
     def _session(self) -> Session:
         return self._sessions()
@@ -213,28 +227,14 @@ def _unlink_purged_parents(conn: Connection, rows: list[dict[str, Any]], parents
 
 
 def _row(record: DeadLetterRecord) -> dict[str, Any]:
-    return {
-        "queue": record.queue,
-        "consumer": record.consumer,
-        "message_id": record.message_id,
-        "trace_id": record.trace_id,
-        "exchange": record.exchange,
-        "routing_key": record.routing_key,
-        "headers": encode_headers(record.headers),
-        "properties": encode_headers(record.properties),
-        "body": bytes(record.body),
-        "content_type": record.content_type,
-        "attempts": record.attempts,
-        "error_type": record.error_type,
-        "error_message": record.error_message,
-        "traceback": record.traceback,
-        "fingerprint": record.fingerprint,
-        "fault_location": record.fault_location,
-        "reason": record.reason,
-        "history": encode_value(record.history),
-        "first_failed_at": record.first_failed_at,
-        "last_failed_at": record.last_failed_at,
-        "created_at": transitions.utcnow(),
-        "status": "dead",
-        "replayed_from": record.replayed_from,
-    }
+    """Column values for one record; AMQP values go through the exact-round-trip codec."""
+    row = {f.name: getattr(record, f.name) for f in fields(record)}
+    row.update(
+        headers=encode_headers(record.headers),
+        properties=encode_headers(record.properties),
+        history=encode_value(record.history),
+        body=bytes(record.body),
+        created_at=transitions.utcnow(),
+        status="dead",
+    )
+    return row
