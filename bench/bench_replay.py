@@ -7,9 +7,10 @@ removed)::
 
 Both sides publish with publisher confirms, ``mandatory``, and the same number of messages
 in flight, so the ratio shows what the database work of a replay (claim, decode, mark)
-costs on top of publishing. The plain publish runs before and after the replay and the
-faster run is the baseline, which builds each ``aio_pika.Message`` from ready Python values
-as an application would (no JSON decoding). Not a test: it prints figures and exits 0.
+costs on top of publishing. The plain publish runs before and after the replay and their
+mean is the baseline (the ratio to the faster run is printed too); it builds each
+``aio_pika.Message`` from ready Python values as an application would (no JSON decoding).
+Not a test: it prints figures and exits 0.
 """
 
 from __future__ import annotations
@@ -108,12 +109,13 @@ def measure(
     replayed = len(report.replayed) / (time.perf_counter() - started)
     assert len(report.replayed) == count, report.failed or report.skipped
     after = asyncio.run(plain_publish(amqp, plain_queue, messages))
-    plain = max(before, after)  # the broker's speed drifts; compare with its best
+    plain = (before + after) / 2  # the broker's speed drifts during a run; bracket the replay
 
     print(f"rows                      {count}")
     print(f"plain confirmed publish   {plain:8.0f} msg/s  (runs: {before:.0f}, {after:.0f})")
     print(f"bulk replay (PostgreSQL)  {replayed:8.0f} msg/s")
     print(f"ratio replay / plain      {replayed / plain:8.2f}  (target >= 0.5)")
+    print(f"ratio to the faster plain {replayed / max(before, after):8.2f}  (the pessimistic view)")
 
 
 if __name__ == "__main__":
