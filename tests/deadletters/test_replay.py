@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import aio_pika
 import pytest
 
 from tests.deadletters.amqp_helpers import drain
@@ -89,6 +90,25 @@ async def test_a_missing_exchange_fails_its_rows_without_breaking_the_others(
     assert report.replayed == [fine]
     assert "does not exist" in report.failed[lost]
     assert len(await drain(amqp_url, queue, 1)) == 1
+
+
+async def test_replay_goes_back_through_the_original_named_exchange(
+    store: DeadLetterStore, make_record: Callable[..., DeadLetterRecord], amqp_url: str, queue: str
+) -> None:
+    exchange_name = f"{queue}.x"
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(exchange_name, auto_delete=True)
+        await (await channel.get_queue(queue)).bind(exchange, routing_key="orders.created")
+        row_id = store.add(make_record(exchange=exchange_name, routing_key="orders.created"))
+
+        report = await replay_async(store, amqp_url, [row_id], ReplayOptions(by="g"))
+
+        assert report.replayed == [row_id], report.failed
+        (message,) = await drain(amqp_url, queue, 1)
+        assert (message.exchange, message.routing_key) == (exchange_name, "orders.created")
+        await exchange.delete()
 
 
 async def test_replay_to_another_queue_uses_the_default_exchange(
