@@ -1,10 +1,72 @@
-"""``workerkit db``: placeholder until its issue lands."""
+"""``workerkit db``: create and upgrade the dead-letter schema through Alembic.
+
+The schema is created by migrations only, never by ``create_all``, so every database
+(SQLite file or PostgreSQL) carries an Alembic revision that ``db current`` can report.
+"""
 
 from __future__ import annotations
 
 import click
+from alembic.util import CommandError
+from sqlalchemy.exc import DBAPIError
+
+from workerkit.cli import exitcodes
+from workerkit.cli.common import fail, handle_errors, settings_from
+from workerkit.config import mask_url
+from workerkit.deadletters import schema
+from workerkit.deadletters.engine import make_engine, unavailable
+
+
+def _url(ctx: click.Context) -> str:
+    return settings_from(ctx).deadletters.database_url.get_secret_value()
 
 
 @click.group("db")
 def db() -> None:
-    """Not built yet."""
+    """Create, upgrade and inspect the dead-letter database schema."""
+
+
+def _migrate(ctx: click.Context, action: str, revision: str) -> None:
+    url = _url(ctx)
+    try:
+        getattr(schema, action)(url, revision)
+    except CommandError as exc:
+        fail(f"cannot {action} to {revision!r}: {exc}", exitcodes.RET_USAGE)
+    click.echo(f"{mask_url(url)}: {action} to {revision} done")
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@click.pass_context
+@handle_errors
+def upgrade(ctx: click.Context, /, revision: str) -> None:
+    """Apply migrations up to REVISION (default: the latest)."""
+    _migrate(ctx, "upgrade", revision)
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@click.pass_context
+@handle_errors
+def downgrade(ctx: click.Context, /, revision: str) -> None:
+    """Revert migrations down to REVISION (``base`` drops the dead-letter table and its rows)."""
+    _migrate(ctx, "downgrade", revision)
+
+
+@db.command("current")
+@click.pass_context
+@handle_errors
+def current(ctx: click.Context) -> None:
+    """Show the database's revision and the one this workerkit expects."""
+    url = _url(ctx)
+    engine = make_engine(url, pool_size=1)
+    try:
+        state = schema.current_state(engine)
+    except DBAPIError as exc:
+        raise unavailable(url, exc) from exc
+    finally:
+        engine.dispose()
+    verdict = "up to date" if state.up_to_date else "needs: workerkit db upgrade"
+    click.echo(
+        f"{mask_url(url)}: revision {state.current or 'none'} (head {state.head}, {verdict})"
+    )

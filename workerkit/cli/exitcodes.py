@@ -11,3 +11,4 @@ RET_NOT_FOUND = 7  # an id, name or filter matched nothing
 RET_CONFLICT = 8  # a concurrent edit won; nothing was changed
 RET_NOT_AUTHORISED = 9  # the admin credentials are missing or wrong
 RET_ABORTED = 10  # the operator declined a confirmation
+RET_PUBLISH = 11  # the broker refused or could not route some messages; they stay unsent
