@@ -45,7 +45,16 @@ REPLAYED_FROM = "x-replayed-from"
 ORIGINAL_MESSAGE_ID = "x-original-message-id"
 RETRY_COUNT = "x-retry-count"
 TRACE_ID = "x-trace-id"
-_BROKER_HEADERS = ("x-death", "x-first-death-", "x-last-death-")
+# the broker's own dead-lettering headers, and the failure trail of the previous run: a
+# replay starts a fresh history (its new row links back through x-replayed-from)
+_BROKER_HEADERS = (
+    "x-death",
+    "x-first-death-",
+    "x-last-death-",
+    "x-last-error-",
+    "x-error-history",
+    "x-first-failed-at",
+)
 _PROPERTIES = (
     "content_encoding",
     "correlation_id",
@@ -96,7 +105,10 @@ def replay_message(
     ``user_id`` is kept only when it names the user we publish as: RabbitMQ closes the
     channel on a message claiming another user.
     """
-    props = {k: v for k, v in decode_headers(row.properties).items() if k in _PROPERTIES}
+    stored = decode_headers(row.properties)
+    if "message_type" in stored:  # the worker stores pamqp's name for the type property
+        stored.setdefault("type", stored.pop("message_type"))
+    props = {k: v for k, v in stored.items() if k in _PROPERTIES}
     if props.get("user_id") not in (None, broker_user):
         props.pop("user_id")
     return aio_pika.Message(
