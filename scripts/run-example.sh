@@ -6,12 +6,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/workerkit db upgrade >/dev/null 2>&1 || true
+notifier="" worker="" stopping=""
+cleanup() { # once: a second TERM would make the worker exit without its grace period
+  [ -n "$stopping" ] && return; stopping=1
+  [ -n "$worker" ] && kill -TERM "$worker" 2>/dev/null && wait "$worker" 2>/dev/null
+  [ -n "$notifier" ] && kill "$notifier" 2>/dev/null
+  return 0
+}
+trap cleanup EXIT INT TERM
 .venv/bin/python -m workers.notifier &
 notifier=$!
-trap 'kill $notifier 2>/dev/null || true' EXIT
 .venv/bin/workerkit run workers.orders:app &
 worker=$!
-trap 'kill -TERM $worker 2>/dev/null || true; wait $worker 2>/dev/null || true; kill $notifier 2>/dev/null || true' EXIT INT TERM
 # publish once the worker has declared its queue
 for _ in $(seq 1 100); do
   if .venv/bin/python -m workers.publish_orders --count "${ORDERS:-200}" 2>/dev/null; then break; fi
