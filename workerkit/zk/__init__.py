@@ -1,0 +1,22 @@
+"""ZooKeeper pieces shared by switches, breaker overrides and worker presence."""
+
+from workerkit.zk.cache import CacheStatus, ChildrenCache, Entry, Source
+from workerkit.zk.client import Access, ConnectionState, NodeStat, ZkClient
+from workerkit.zk.errors import ConcurrentEdit, NodeExists, NodeMissing, NotAuthorised
+from workerkit.zk.snapshot import SnapshotFile
+
+__all__ = [
+    "Access",
+    "CacheStatus",
+    "ChildrenCache",
+    "ConcurrentEdit",
+    "ConnectionState",
+    "Entry",
+    "NodeExists",
+    "NodeMissing",
+    "NodeStat",
+    "NotAuthorised",
+    "SnapshotFile",
+    "Source",
+    "ZkClient",
+]

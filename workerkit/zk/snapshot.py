@@ -1,0 +1,94 @@
+"""Last known ZooKeeper values on local disk, so a restart during an outage serves them.
+
+The file is rewritten after every applied change with the usual atomic dance (temp file in
+the same directory, fsync, ``os.replace``, fsync of the directory): a crash leaves either the
+old or the new file, never half of one. A missing or unreadable snapshot is not fatal; the
+caller falls back to code defaults and says so in its status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Node values (parsed JSON) and their ZooKeeper ``mzxid``, saved at ``saved_at``."""
+
+    values: Mapping[str, Any]
+    mzxids: Mapping[str, int]
+    saved_at: float
+
+
+class SnapshotFile:
+    """One JSON file per watched path; writes are serialised by the single sync thread."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def load(self) -> Snapshot | None:
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+            nodes = raw["nodes"]
+            if raw.get("format") != FORMAT or not isinstance(nodes, dict):
+                raise ValueError(f"unknown snapshot format {raw.get('format')!r}")
+            return Snapshot(
+                values={name: node["value"] for name, node in nodes.items()},
+                mzxids={name: int(node["mzxid"]) for name, node in nodes.items()},
+                saved_at=float(raw["saved_at"]),
+            )
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.error("ignoring unreadable snapshot %s: %s", self.path, exc)
+            return None
+
+    def save(self, values: Mapping[str, Any], mzxids: Mapping[str, int]) -> bool:
+        """Write atomically; a failure is logged and reported, never raised into a watch."""
+        doc = {
+            "format": FORMAT,
+            "saved_at": time.time(),
+            "nodes": {n: {"value": v, "mzxid": mzxids.get(n, 0)} for n, v in values.items()},
+        }
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    json.dump(doc, fh, sort_keys=True)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, self.path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+            _fsync_dir(self.path.parent)
+            return True
+        except OSError as exc:
+            log.error("could not write snapshot %s: %s", self.path, exc)
+            return False
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename itself durable; some filesystems refuse, which is harmless here."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
