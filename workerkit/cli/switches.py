@@ -23,7 +23,7 @@ from rich.table import Table
 
 from workerkit.cli import exitcodes
 from workerkit.cli.common import fail, handle_errors, settings_from
-from workerkit.switches.admin import SwitchAdmin
+from workerkit.switches.admin import InvalidSwitch, SwitchAdmin
 from workerkit.zk.client import ZkClient
 from workerkit.zk.errors import ConcurrentEdit, NodeMissing, NotAuthorised
 from workerkit.zk.writer import AuditEntry, Node
@@ -33,6 +33,7 @@ _REFUSALS = [
     (ConcurrentEdit, exitcodes.RET_CONFLICT),
     (NotAuthorised, exitcodes.RET_NOT_AUTHORISED),
     (NodeMissing, exitcodes.RET_NOT_FOUND),
+    (InvalidSwitch, exitcodes.RET_USAGE),
 ]
 
 

@@ -58,14 +58,27 @@ class SwitchAdmin:
         A new switch starts on: setting a rollout or a value is meant to take effect.
         """
         old, version = self._current(name, if_version)
-        doc = dict(old) if isinstance(old, dict) else {"on": True}
+        if old is None:
+            doc: dict[str, Any] = {"on": True}
+        elif _valid(name, old):
+            doc = dict(old)
+        elif "on" in fields:  # on/off rewrites a broken node from scratch
+            doc = {}
+        else:
+            raise InvalidSwitch(
+                f"switch {name!r} holds an invalid document, so workers keep their previous "
+                f"value; rewrite it with: workerkit switches on|off {name} --reason ..."
+            )
         for key, val in fields.items():
             if val is None:
                 doc.pop(key, None)
             else:
                 doc[key] = val
         doc.update(reason=reason, updated_by=by, updated_at=_now())
-        Switch.from_json(name, doc)  # refuse to write what workers would reject
+        try:
+            Switch.from_json(name, doc)  # refuse to write what workers would reject
+        except ValueError as exc:
+            raise InvalidSwitch(f"switch {name!r} would be invalid: {exc}") from None
         self.writer.write(name, doc, version=version, by=by, reason=reason, old=old)
         return doc
 
@@ -95,6 +108,18 @@ class SwitchAdmin:
             )
         version = node.version if if_version is None else if_version
         return node.data, version
+
+
+class InvalidSwitch(ValueError):
+    """The stored switch is malformed and the change would not repair it."""
+
+
+def _valid(name: str, doc: Any) -> bool:
+    try:
+        Switch.from_json(name, doc)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 def _now() -> str:
