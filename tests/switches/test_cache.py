@@ -132,7 +132,7 @@ async def test_the_switch_decorator_runs_the_fallback_while_off_for_sync_and_asy
 
 
 def test_every_change_is_written_to_the_snapshot_on_disk(make_manager, zk_admin, zk_settings):
-    manager = make_manager()
+    make_manager()
     zk_admin.update("batch", {"value": {"size": 50}}, by="t", reason="r")
     path = zk_settings.snapshot_path
 
