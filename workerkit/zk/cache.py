@@ -215,10 +215,10 @@ class ChildrenCache(Generic[T]):
             for name in sorted(old_values.keys() | self.values.keys())
             if old_values.get(name) != self.values.get(name)
         ]
-        if save and self._snapshot is not None:
+        for name, old, new in changes:
+            self.listeners.notify(name, old, new)
+        if save and self._snapshot is not None:  # after notifying: fsync takes milliseconds
             self._snapshot.save(
                 {n: e.raw for n, e in entries.items()}, {n: e.mzxid for n, e in entries.items()}
             )
-        for name, old, new in changes:
-            self.listeners.notify(name, old, new)
 
