@@ -16,6 +16,7 @@ from workerkit.zk import ConnectionState, Source
 pytestmark = pytest.mark.integration
 
 
+
 def test_a_switch_turned_on_is_seen_with_its_source_and_a_live_status(make_manager, zk_admin):
     manager = make_manager()
     assert manager.wait_synced(5)
@@ -142,3 +143,4 @@ def test_every_change_is_written_to_the_snapshot_on_disk(make_manager, zk_admin,
 
     wait_until(lambda: saved() and saved()["value"] == {"size": 50}, 2, "batch on disk")
     assert list(zk_settings.snapshot_path.parent.glob(".switches.json.*")) == []
+

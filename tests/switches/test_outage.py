@@ -106,10 +106,10 @@ def test_a_real_zookeeper_stop_and_start_is_survived(private_zookeeper, tmp_path
         admin.turn("a", True, by="t", reason="r")
         wait_until(lambda: manager.is_on("a"), 5, "a on")
         private_zookeeper.stop()
-        wait_until(lambda: manager.status().state is not ConnectionState.CONNECTED, 15, "down")
+        wait_until(lambda: manager.status().state is not ConnectionState.CONNECTED, 30, "down")
         assert manager.is_on("a") is True
         private_zookeeper.start()
-        wait_until(lambda: manager.status().synced, 20, "resynced")
+        wait_until(lambda: manager.status().synced, 30, "resynced")
         admin.turn("a", False, by="t", reason="r")
         wait_until(lambda: not manager.is_on("a"), 5, "a off")
     finally:

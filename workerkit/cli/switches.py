@@ -59,7 +59,7 @@ def _admin(ctx: click.Context, *, write: bool) -> Iterator[SwitchAdmin]:
             "(set WORKERKIT_ZOOKEEPER_ADMIN_DIGEST=user:password or the config file)"
         )
     # kazoo logs every failed connect attempt; the CLI says it once, in handle_errors
-    logging.getLogger("workerkit.zk").setLevel(logging.CRITICAL)
+    logging.getLogger("workerkit.zk.kazoo").setLevel(logging.CRITICAL)
     client = ZkClient.from_settings(zk, admin=write)
     client.start()
     try:

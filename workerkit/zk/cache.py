@@ -127,22 +127,31 @@ class ChildrenCache(Generic[T]):
 
     # the sync thread
     def _run(self) -> None:
+        retry_in: float | None = None  # after a failed read while connected: try again
         while True:
-            batch = {self._queue.get()}
+            try:
+                batch = {self._queue.get(timeout=retry_in)}
+            except queue.Empty:
+                batch = {_ALL}
             while not self._queue.empty():
                 batch.add(self._queue.get_nowait())
             if _STOP in batch:
                 return
             try:
-                if _ALL in batch or self.path in batch:
+                if _ALL in batch or self.path in batch or retry_in is not None:
                     self._full_sync()
                 else:
                     for path in sorted(batch):
                         self._sync_one(path.rpartition("/")[2])
-            except ZooKeeperUnavailable as exc:
-                log.info("switch sync paused until ZooKeeper is back: %s", exc)
-            except Exception:
-                log.exception("unexpected error while syncing %s; values unchanged", self.path)
+                retry_in = None
+            except Exception as exc:
+                if isinstance(exc, ZooKeeperUnavailable):
+                    log.info("switch sync paused until ZooKeeper answers: %s", exc)
+                else:
+                    log.exception("unexpected error syncing %s; values unchanged", self.path)
+                # disconnected: the CONNECTED event resyncs; connected: a read timed out
+                connected = self.client.state is ConnectionState.CONNECTED
+                retry_in = min(2 * (retry_in or 0.1), 5.0) if connected else None
 
     def _full_sync(self) -> None:
         try:
