@@ -13,6 +13,7 @@ import asyncio
 import functools
 import inspect
 import os
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -20,7 +21,7 @@ from workerkit.config import ZooKeeperSettings
 from workerkit.switches.model import Switch
 from workerkit.zk.cache import CacheStatus, ChildrenCache, Source
 from workerkit.zk.client import ZkClient
-from workerkit.zk.listeners import Listener
+from workerkit.zk.listeners import Listener, running_loop
 from workerkit.zk.snapshot import SnapshotFile
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -92,6 +93,40 @@ class SwitchManager:
         when several flips may queue up. Returns a function that removes the listener.
         """
         return self._cache.listeners.add(name, callback, loop)
+
+    def follow(
+        self,
+        name: str,
+        callback: Callable[[bool], object],
+        *,
+        default: bool = True,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> Callable[[], None]:
+        """``callback(is_on)`` now and every time the answer for ``name`` flips.
+
+        The hook for pausing a consumer bound to a switch: it sees only real flips (a change
+        of reason or value is not one), each answer once, the latest answer when flips queue
+        up, and, from a coroutine or with ``loop``, always on that loop. ``default`` is the
+        answer while no node exists (True: a consumer runs unless switched off).
+        """
+        loop = loop if loop is not None else running_loop()
+        delivered: list[bool] = []
+        lock = threading.Lock()
+
+        def deliver(*_change: object) -> None:
+            with lock:
+                state = self.is_on(name, default=default)
+                if delivered and delivered[-1] == state:
+                    return
+                delivered[:] = [state]
+            callback(state)
+
+        remove = self._cache.listeners.add(name, deliver, loop)
+        if loop is None:
+            deliver()
+        else:
+            loop.call_soon_threadsafe(deliver)
+        return remove
 
     def switch(
         self, name: str, *, fallback: Any = None, key: KeyFn | None = None, default: bool = False

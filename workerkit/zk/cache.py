@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from workerkit.errors import ZooKeeperUnavailable
-from workerkit.zk.client import ConnectionState, NodeStat, ZkClient
+from workerkit.zk.client import ZkClient
 from workerkit.zk.errors import NodeMissing
 from workerkit.zk.listeners import Listeners
 from workerkit.zk.snapshot import SnapshotFile
+from workerkit.zk.types import ConnectionState, NodeStat
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

@@ -11,11 +11,9 @@ call has a timeout instead of queueing until ZooKeeper comes back.
 from __future__ import annotations
 
 import contextlib
-import enum
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from kazoo import exceptions as kx
@@ -28,31 +26,11 @@ from workerkit.config import ZooKeeperSettings
 from workerkit.errors import ConfigError, ZooKeeperUnavailable
 from workerkit.zk.errors import ConcurrentEdit, NodeExists, NodeMissing, NotAuthorised
 from workerkit.zk.ops import Check, Create, Delete, Op, SetData
+from workerkit.zk.types import Access, ConnectionState, NodeStat
 
 log = logging.getLogger(__name__)
 
 WatchFn = Callable[[Any], None]  # receives kazoo's WatchedEvent (.type, .state, .path)
-
-
-class ConnectionState(enum.StrEnum):
-    CONNECTED = "connected"
-    SUSPENDED = "suspended"  # connection lost, the session may still be alive
-    LOST = "lost"  # never connected yet, session expired, or stopped
-
-
-class Access(enum.Enum):
-    """Who may change a node. ZooKeeper ACLs are per node and never inherited."""
-
-    ADMIN_WRITES = "admin-writes"  # everyone reads; only the admin digest writes
-    WORKERS_CREATE = "workers-create"  # as above, and anyone may add children (the root)
-    OPEN = "open"  # anyone may do anything (presence nodes of workers)
-
-
-@dataclass(frozen=True)
-class NodeStat:
-    version: int
-    mzxid: int
-    mtime_ms: int
 
 
 _STATES = {
@@ -183,6 +161,10 @@ class ZkClient:
     def set(self, path: str, data: bytes, version: int = -1) -> NodeStat:
         with self._translate(path):
             return _stat(self._kz.set_async(path, data, version).get(timeout=self.connect_timeout))
+
+    def delete(self, path: str, version: int = -1) -> None:
+        with self._translate(path):
+            self._kz.delete_async(path, version).get(timeout=self.connect_timeout)
 
     def commit(self, ops: Sequence[Op]) -> list[str | None]:
         """Apply ``ops`` atomically; the first refusal is raised as a workerkit error."""

@@ -41,7 +41,7 @@ class Listeners(Generic[T]):
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> Callable[[], None]:
         """Call ``fn`` on changes of ``name`` (every name if None); returns the remover."""
-        reg = _Registration(name, fn, loop if loop is not None else _running_loop())
+        reg = _Registration(name, fn, loop if loop is not None else running_loop())
         with self._lock:
             self._items = (*self._items, reg)
         return lambda: self._remove(reg)
@@ -70,7 +70,8 @@ class Listeners(Generic[T]):
             self._items = tuple(r for r in self._items if r is not reg)
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The loop of the calling coroutine, or None when called from plain code."""
     try:
         return asyncio.get_running_loop()
     except RuntimeError:

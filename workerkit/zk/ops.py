@@ -8,10 +8,8 @@ entry exists exactly when its change does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from workerkit.zk.client import Access
+from workerkit.zk.types import Access
 
 
 @dataclass(frozen=True)

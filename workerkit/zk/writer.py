@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from workerkit.zk.client import Access, ZkClient
+from workerkit.zk.client import ZkClient
 from workerkit.zk.errors import ConcurrentEdit, NodeExists, NodeMissing
 from workerkit.zk.ops import Create, Delete, Op, SetData
+from workerkit.zk.types import Access
 
 
 @dataclass(frozen=True)
