@@ -40,14 +40,19 @@ class SwitchManager:
         snapshot_path: str | os.PathLike[str] | None = None,
         client: ZkClient | None = None,
     ) -> None:
-        zk = settings or ZooKeeperSettings()
         updates = {"hosts": hosts, "root": root, "snapshot_path": snapshot_path}
-        zk = zk.model_copy(update={k: v for k, v in updates.items() if v is not None})
+        zk = ZooKeeperSettings.model_validate(
+            {
+                **(settings or ZooKeeperSettings()).model_dump(),
+                **{k: v for k, v in updates.items() if v is not None},
+            }
+        )
         self.root = zk.root
         self._owns_client = client is None
         self.client = client if client is not None else ZkClient.from_settings(zk)
+        path = f"{zk.root}/switches"
         self._cache: ChildrenCache[Switch] = ChildrenCache(
-            self.client, f"{zk.root}/switches", Switch.from_json, SnapshotFile(zk.snapshot_path)
+            self.client, path, Switch.from_json, SnapshotFile(zk.snapshot_path, scope=path)
         )
 
     # reads: memory only

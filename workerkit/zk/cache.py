@@ -98,6 +98,8 @@ class ChildrenCache(Generic[T]):
         self._queue.put(_STOP)
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._snapshot is not None:
+            self._snapshot.flush(timeout)
 
     def wait_synced(self, timeout: float) -> bool:
         """For admin tools and tests; workers never wait."""
@@ -227,8 +229,8 @@ class ChildrenCache(Generic[T]):
         ]
         for name, old, new in changes:
             self.listeners.notify(name, old, new)
-        if save and self._snapshot is not None:  # after notifying: fsync takes milliseconds
-            self._snapshot.save(
+        if save and self._snapshot is not None:  # on its own thread: fsync takes milliseconds
+            self._snapshot.save_soon(
                 {n: e.raw for n, e in entries.items()}, {n: e.mzxid for n, e in entries.items()}
             )
 

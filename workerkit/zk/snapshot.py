@@ -2,8 +2,11 @@
 
 The file is rewritten after every applied change with the usual atomic dance (temp file in
 the same directory, fsync, ``os.replace``, fsync of the directory): a crash leaves either the
-old or the new file, never half of one. A missing or unreadable snapshot is not fatal; the
-caller falls back to code defaults and says so in its status.
+old or the new file, never half of one. Writes happen on a thread of their own
+(:meth:`SnapshotFile.save_soon`) so that an fsync never delays the next flip; a burst of changes
+is written once, as its latest state. The file names the ZooKeeper path it copies, so a
+snapshot of another root or environment is ignored rather than served. A missing or unreadable
+snapshot is not fatal; the caller falls back to code defaults and says so in its status.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,10 +38,15 @@ class Snapshot:
 
 
 class SnapshotFile:
-    """One JSON file per watched path; writes are serialised by the single sync thread."""
+    """One JSON file per watched ZooKeeper path (``scope``)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], scope: str) -> None:
         self.path = Path(path)
+        self.scope = scope
+        self._cond = threading.Condition()
+        self._pending: tuple[Mapping[str, Any], Mapping[str, int]] | None = None
+        self._busy = False
+        self._thread: threading.Thread | None = None
 
     def load(self) -> Snapshot | None:
         try:
@@ -45,6 +54,8 @@ class SnapshotFile:
             nodes = raw["nodes"]
             if raw.get("format") != FORMAT or not isinstance(nodes, dict):
                 raise ValueError(f"unknown snapshot format {raw.get('format')!r}")
+            if raw.get("scope") != self.scope:
+                raise ValueError(f"it copies {raw.get('scope')!r}, not {self.scope!r}")
             return Snapshot(
                 values={name: node["value"] for name, node in nodes.items()},
                 mzxids={name: int(node["mzxid"]) for name, node in nodes.items()},
@@ -56,10 +67,37 @@ class SnapshotFile:
             log.error("ignoring unreadable snapshot %s: %s", self.path, exc)
             return None
 
+    def save_soon(self, values: Mapping[str, Any], mzxids: Mapping[str, int]) -> None:
+        """Queue a write of this state, replacing any state not written yet."""
+        with self._cond:
+            self._pending = (values, mzxids)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="snapshot", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every queued state is on disk (at stop, and in tests)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._pending is None and not self._busy, timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._pending is not None)
+                assert self._pending is not None
+                values, mzxids = self._pending
+                self._pending, self._busy = None, True
+            self.save(values, mzxids)
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
     def save(self, values: Mapping[str, Any], mzxids: Mapping[str, int]) -> bool:
-        """Write atomically; a failure is logged and reported, never raised into a watch."""
+        """Write atomically now; a failure is logged and reported, never raised."""
         doc = {
             "format": FORMAT,
+            "scope": self.scope,
             "saved_at": time.time(),
             "nodes": {n: {"value": v, "mzxid": mzxids.get(n, 0)} for n, v in values.items()},
         }
