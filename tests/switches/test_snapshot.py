@@ -1,4 +1,4 @@
-"""The disk snapshot on its own: atomic, scoped to one ZooKeeper path, never fatal."""
+"""The disk snapshot (atomic, scoped to one ZooKeeper path, never fatal) and log hygiene."""
 
 from __future__ import annotations
 
@@ -47,3 +47,17 @@ def test_an_unwritable_location_is_logged_not_raised(tmp_path, caplog):
     with caplog.at_level(logging.ERROR):
         assert SnapshotFile(blocker / "s.json", scope="/w/switches").save({}, {}) is False
     assert "could not write snapshot" in caplog.text
+
+
+def test_kazoos_repeated_reconnect_warnings_are_logged_once_a_minute():
+    from workerkit.zk.logfilter import RepeatFilter
+
+    noisy = RepeatFilter(every=60)
+
+    def record(msg: str, level: int = logging.WARNING) -> logging.LogRecord:
+        return logging.LogRecord("kazoo", level, __file__, 1, msg, None, None)
+
+    refused = "Connection dropped: socket connection error: Connection refused"
+    assert [noisy.filter(record(refused)) for _ in range(5)] == [True, False, False, False, False]
+    assert noisy.filter(record("Transition to CONNECTING")) is True
+    assert noisy.filter(record(refused, logging.ERROR)) is True

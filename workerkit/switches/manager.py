@@ -49,6 +49,7 @@ class SwitchManager:
         )
         self.root = zk.root
         self._owns_client = client is None
+        self._started = False
         self.client = client if client is not None else ZkClient.from_settings(zk)
         path = f"{zk.root}/switches"
         self._cache: ChildrenCache[Switch] = ChildrenCache(
@@ -171,6 +172,9 @@ class SwitchManager:
     # lifecycle
     def start(self) -> None:
         """Load the snapshot, then connect in the background; returns without waiting."""
+        if self._started:
+            return
+        self._started = True
         self._cache.start()
         if self._owns_client:
             self.client.start_background()

@@ -79,6 +79,8 @@ class ChildrenCache(Generic[T]):
 
     def start(self) -> None:
         """Load the snapshot, then follow ZooKeeper in the background; never waits for it."""
+        if self._thread is not None:
+            return
         snap = self._snapshot.load() if self._snapshot else None
         if snap is not None:
             entries = {}

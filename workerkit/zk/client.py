@@ -25,6 +25,7 @@ from kazoo.security import ACL, ANYONE_ID_UNSAFE, OPEN_ACL_UNSAFE, Permissions, 
 from workerkit.config import ZooKeeperSettings
 from workerkit.errors import ConfigError, ZooKeeperUnavailable
 from workerkit.zk.errors import ConcurrentEdit, NodeExists, NodeMissing, NotAuthorised
+from workerkit.zk.logfilter import quiet_kazoo_logger
 from workerkit.zk.ops import Check, Create, Delete, Op, SetData
 from workerkit.zk.types import Access, ConnectionState, NodeStat
 
@@ -64,7 +65,7 @@ class ZkClient:
             connection_retry=retry,
             command_retry=command_retry,
             auth_data=auth,
-            logger=logging.getLogger("workerkit.zk.kazoo"),
+            logger=quiet_kazoo_logger("workerkit.zk.kazoo"),
         )
         self._listeners: list[Callable[[ConnectionState], None]] = []
         self._lock = threading.Lock()
@@ -201,7 +202,8 @@ class ZkClient:
 
     def _on_state(self, state: str) -> None:
         new = _STATES[state]
-        log.info("ZooKeeper %s is now %s", self.hosts, new.value)
+        level = logging.INFO if new is ConnectionState.CONNECTED else logging.WARNING
+        log.log(level, "ZooKeeper %s is now %s", self.hosts, new.value)
         with self._lock:
             listeners = list(self._listeners)
         for fn in listeners:
