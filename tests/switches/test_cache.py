@@ -86,7 +86,7 @@ def test_listeners_get_old_and_new_and_may_be_removed(make_manager, zk_admin):
     assert seen == [("a", None, True)]
 
 
-async def test_a_listener_registered_from_a_coroutine_runs_on_its_event_loop(
+async def test_a_listener_registered_with_a_loop_runs_on_that_event_loop(
     make_manager, zk_admin
 ):
     manager = make_manager()
@@ -98,7 +98,7 @@ async def test_a_listener_registered_from_a_coroutine_runs_on_its_event_loop(
         threads.append(threading.get_ident())
         changed.set()
 
-    manager.add_listener("pause-me", on_change)
+    manager.add_listener("pause-me", on_change, loop=asyncio.get_running_loop())
     await asyncio.to_thread(zk_admin.turn, "pause-me", False, by="t", reason="r")
     await asyncio.wait_for(changed.wait(), 2)
     assert threads == [loop_thread]

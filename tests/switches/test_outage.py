@@ -9,7 +9,7 @@ from zk_test_support import wait_until
 
 from workerkit.switches import SwitchManager
 from workerkit.switches.admin import SwitchAdmin
-from workerkit.zk import ConnectionState, Source, ZkClient
+from workerkit.zk import Access, ConnectionState, Source, ZkClient
 
 pytestmark = pytest.mark.integration
 
@@ -47,9 +47,11 @@ def test_a_session_that_expires_during_the_cut_resyncs_on_the_new_session(
     manager = make_manager(hosts=zk_proxy.hosts, session_timeout=2.0)
     zk_admin.turn("a", True, by="t", reason="r")
     wait_until(lambda: manager.is_on("a"), 2, "a on")
+    marker = f"{zk_admin.writer.root}/session-marker"  # ephemeral: gone when the session is
+    manager.client.create(marker, b"", access=Access.OPEN, ephemeral=True)
     zk_proxy.cut()
     zk_admin.turn("a", False, by="t", reason="r")
-    time.sleep(2.5)  # outlive the session on purpose: expiry is what is tested
+    wait_until(lambda: zk_admin.writer.client.exists(marker) is None, 15, "session expiry")
     assert manager.is_on("a") is True
     zk_proxy.restore()
     wait_until(lambda: not manager.is_on("a"), 10, "a off after the new session")

@@ -86,13 +86,15 @@ async def test_follow_reports_each_flip_once_on_the_event_loop(make_manager, zk_
         states.append(on)
         threads.add(threading.get_ident())
 
-    manager.follow("orders-notifier", consumer_gate)
+    manager.follow("orders-notifier", consumer_gate, loop=asyncio.get_running_loop())
+    changes: list[str] = []  # on the sync thread, after follow's delivery was scheduled
+    manager.add_listener("orders-notifier", lambda n, o, new: changes.append(n))
     await asyncio.to_thread(wait_until, lambda: states == [True], 2, "initial state")
     await asyncio.to_thread(zk_admin.turn, "orders-notifier", False, by="t", reason="r")
     await asyncio.to_thread(wait_until, lambda: states == [True, False], 2, "paused")
     await asyncio.to_thread(zk_admin.update, "orders-notifier", {"value": 1}, by="t", reason="r")
     await asyncio.to_thread(zk_admin.turn, "orders-notifier", True, by="t", reason="r")
-    await asyncio.to_thread(wait_until, lambda: states[-1] is True, 2, "resumed")
-    await asyncio.sleep(0.05)  # let any extra delivery queued on the loop run before asserting
+    await asyncio.to_thread(wait_until, lambda: len(changes) == 3, 2, "three changes")
+    await asyncio.sleep(0)  # run what the sync thread scheduled on this loop before them
     assert states == [True, False, True]
     assert threads == {loop_thread}

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import queue
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,13 +19,30 @@ pytestmark = pytest.mark.integration
 WORKER = str(Path(__file__).with_name("switch_worker.py"))
 
 
-def _spawn(env: dict[str, str], tmp_path: Path, i: int, *args: str) -> subprocess.Popen[str]:
-    env = dict(env, WORKERKIT_ZOOKEEPER_SNAPSHOT_PATH=str(tmp_path / f"worker{i}.json"))
-    proc = subprocess.Popen([sys.executable, WORKER, *args], env=env, text=True,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
-    return proc
+class _Worker:
+    """A worker subprocess whose output lines are read with a deadline, never blocking forever."""
+
+    def __init__(self, env: dict[str, str], tmp_path: Path, i: int, *args: str) -> None:
+        env = dict(env, WORKERKIT_ZOOKEEPER_SNAPSHOT_PATH=str(tmp_path / f"worker{i}.json"))
+        self.proc = subprocess.Popen([sys.executable, WORKER, *args], env=env, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        assert self.line(15) == "ready"
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.strip())
+
+    def line(self, timeout: float = 5.0) -> str:
+        try:
+            return self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"worker printed nothing within {timeout} s") from None
+
+    def finish(self) -> None:
+        self.proc.communicate("", timeout=10)
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -45,7 +64,7 @@ def test_a_flip_through_the_cli_reaches_two_worker_processes_within_one_second(
     zookeeper_hosts, zk_root, zk_admin, admin_digest, tmp_path
 ):
     env = subprocess_env(zookeeper_hosts, zk_root, WORKERKIT_ZOOKEEPER_ADMIN_DIGEST=admin_digest)
-    workers = [_spawn(env, tmp_path, i, "watch", "orders-notifier") for i in range(2)]
+    workers = [_Worker(env, tmp_path, i, "watch", "orders-notifier") for i in range(2)]
     latencies: list[float] = []
     end_to_end: list[float] = []
     try:
@@ -54,15 +73,14 @@ def test_a_flip_through_the_cli_reaches_two_worker_processes_within_one_second(
             done = _cli(env, state, "orders-notifier", "--reason", "latency test")
             assert done.returncode == 0, done.stderr
             written = _mtime(zookeeper_hosts, f"{zk_root}/switches/orders-notifier")
-            for proc in workers:
-                assert proc.stdout is not None
-                seen = json.loads(proc.stdout.readline())  # a hung worker fails the timeout
+            for worker in workers:
+                seen = json.loads(worker.line(timeout=2))
                 assert seen["on"] is (state == "on")
                 latencies.append(seen["t"] - written)
                 end_to_end.append(seen["t"] - launched)
     finally:
-        for proc in workers:
-            proc.communicate("", timeout=10)
+        for worker in workers:
+            worker.finish()
     # ZooKeeper's mtime has millisecond resolution: allow that much negative skew
     assert all(-0.002 <= lat < 1.0 for lat in latencies), latencies
     print(f"\nflip latency write->worker over {len(latencies)} deliveries: "
@@ -79,9 +97,9 @@ def test_the_same_keys_are_in_a_rollout_in_two_processes_and_in_this_one(
     env = subprocess_env(zookeeper_hosts, zk_root)
     answers = []
     for i in range(2):
-        proc = _spawn(env, tmp_path, i, "rollout", "new-pricing", "10000")
-        out, _ = proc.communicate(timeout=30)
-        answers.append(json.loads(out))
+        worker = _Worker(env, tmp_path, i, "rollout", "new-pricing", "10000")
+        answers.append(json.loads(worker.line(timeout=15)))
+        worker.finish()
     manager = make_manager()
     assert manager.wait_synced(5)
     here = [k for k in range(10_000) if manager.is_on("new-pricing", key=k)]

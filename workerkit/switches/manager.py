@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -21,9 +22,10 @@ from workerkit.config import ZooKeeperSettings
 from workerkit.switches.model import Switch
 from workerkit.zk.cache import CacheStatus, ChildrenCache, Source
 from workerkit.zk.client import ZkClient
-from workerkit.zk.listeners import Listener, running_loop
+from workerkit.zk.listeners import Listener
 from workerkit.zk.snapshot import SnapshotFile
 
+log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 KeyFn = Callable[..., "str | int | None"]
 
@@ -94,9 +96,9 @@ class SwitchManager:
     ) -> Callable[[], None]:
         """``callback(name, old, new)`` after a change (None = no node: the default applies).
 
-        Registered from a coroutine, or given ``loop``, it runs on that loop via
-        ``call_soon_threadsafe``; read :meth:`is_on` inside it rather than trusting ``new``
-        when several flips may queue up. Returns a function that removes the listener.
+        With ``loop`` it runs on that loop via ``call_soon_threadsafe``, else on the sync
+        thread (keep it quick). Read :meth:`is_on` inside it rather than trusting ``new`` when
+        several flips may queue up. Returns a function that removes the listener.
         """
         return self._cache.listeners.add(name, callback, loop)
 
@@ -112,10 +114,9 @@ class SwitchManager:
 
         The hook for pausing a consumer bound to a switch: it sees only real flips (a change
         of reason or value is not one), each answer once, the latest answer when flips queue
-        up, and, from a coroutine or with ``loop``, always on that loop. ``default`` is the
-        answer while no node exists (True: a consumer runs unless switched off).
+        up, and, with ``loop``, always on that loop. ``default`` is the answer while no node
+        exists (True: a consumer runs unless switched off).
         """
-        loop = loop if loop is not None else running_loop()
         delivered: list[bool] = []
         lock = threading.Lock()
 
@@ -125,7 +126,10 @@ class SwitchManager:
                 if delivered and delivered[-1] == state:
                     return
                 delivered[:] = [state]
-            callback(state)
+            try:
+                callback(state)
+            except Exception:
+                log.exception("follower of switch %s failed", name)
 
         remove = self._cache.listeners.add(name, deliver, loop)
         if loop is None:

@@ -1,10 +1,11 @@
 """Change listeners, delivered on the caller's asyncio loop when it has one.
 
-Changes are detected on the cache's sync thread. A listener registered from a coroutine (or
-with an explicit loop) is scheduled with ``loop.call_soon_threadsafe`` so it may touch asyncio
-objects (pause a consumer, set an Event); a plain listener runs on the sync thread and must be
-quick. A failing listener is logged and never stops the others; a listener whose loop has
-closed is dropped.
+Changes are detected on the cache's sync thread. A listener registered with a loop is
+scheduled with ``loop.call_soon_threadsafe`` so it may touch asyncio objects (pause a
+consumer, set an Event); one without runs on the sync thread and must be quick. The loop is
+always passed explicitly: guessing it from the caller would make the thread a callback runs
+on depend on where it happened to be registered. A failing listener is logged and never
+stops the others; a listener whose loop has closed is dropped.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class Listeners(Generic[T]):
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> Callable[[], None]:
         """Call ``fn`` on changes of ``name`` (every name if None); returns the remover."""
-        reg = _Registration(name, fn, loop if loop is not None else running_loop())
+        reg = _Registration(name, fn, loop)
         with self._lock:
             self._items = (*self._items, reg)
         return lambda: self._remove(reg)
@@ -69,10 +70,3 @@ class Listeners(Generic[T]):
         with self._lock:
             self._items = tuple(r for r in self._items if r is not reg)
 
-
-def running_loop() -> asyncio.AbstractEventLoop | None:
-    """The loop of the calling coroutine, or None when called from plain code."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
