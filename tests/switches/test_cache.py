@@ -144,3 +144,12 @@ def test_every_change_is_written_to_the_snapshot_on_disk(make_manager, zk_admin,
     wait_until(lambda: saved() and saved()["value"] == {"size": 50}, 2, "batch on disk")
     assert list(zk_settings.snapshot_path.parent.glob(".switches.json.*")) == []
 
+
+
+def test_a_value_applies_only_while_its_switch_is_on(make_manager, zk_admin):
+    manager = make_manager()
+    zk_admin.update("batch-size", {"value": 50}, by="t", reason="tune")
+    wait_until(lambda: manager.value("batch-size", 10) == 50, 2, "value 50")
+    zk_admin.turn("batch-size", False, by="t", reason="back to the code default")
+    wait_until(lambda: manager.value("batch-size", 10) == 10, 2, "the code default")
+    assert manager.get("batch-size").value == 50  # kept, for turning it on again

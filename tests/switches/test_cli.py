@@ -107,3 +107,19 @@ def test_zookeeper_unreachable_is_one_line_naming_the_address_and_the_fix(run):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "127.0.0.1:9" in lines[0] and "bash scripts/services.sh" in lines[0]
+
+
+def test_list_marks_a_malformed_switch_and_on_repairs_it(run, zk_admin, zk_root):
+    run("on", "broken", "--reason", "r")
+    zk_admin.writer.client.set(f"{zk_root}/switches/broken", b"{not json")
+    assert "malformed" in run("list").stdout
+    refused = run("set", "broken", "--percent", "5", "--reason", "r")
+    assert refused.exit_code == 2 and "invalid document" in refused.stderr
+    assert run("off", "broken", "--reason", "repair").exit_code == 0
+    assert json.loads(run("get", "broken", "--json").stdout)["data"]["on"] is False
+
+
+def test_clearing_a_rollout_makes_on_mean_on_for_everyone(run):
+    run("set", "ramp", "--percent", "10", "--reason", "start small")
+    assert run("set", "ramp", "--clear-percent", "--reason", "full").exit_code == 0
+    assert "percent" not in json.loads(run("get", "ramp", "--json").stdout)["data"]

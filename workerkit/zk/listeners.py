@@ -1,4 +1,4 @@
-"""Change listeners, delivered on the caller's asyncio loop when it has one.
+"""Change listeners, delivered on an asyncio loop when they are given one.
 
 Changes are detected on the cache's sync thread. A listener registered with a loop is
 scheduled with ``loop.call_soon_threadsafe`` so it may touch asyncio objects (pause a
