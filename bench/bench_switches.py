@@ -92,10 +92,14 @@ def bench_flips(hosts: str, root: str, manager: SwitchManager, flips: int) -> No
     watcher.stop()
     print(f"\nflip-to-callback latency over {flips} flips (ms)")
     for label, xs in (("kazoo set -> DataWatch", kazoos), ("switch set -> listener", ours)):
-        print(f"  {label:<24} p50 {percentile(xs, 50):6.2f}   p99 {percentile(xs, 99):6.2f}"
-              f"   mean {statistics.fmean(xs):6.2f}")
-    print(f"  ratio ours/kazoo: p50 {percentile(ours, 50) / percentile(kazoos, 50):.2f}x, "
-          f"p99 {percentile(ours, 99) / percentile(kazoos, 99):.2f}x   (target: p99 <= 2x)")
+        print(
+            f"  {label:<24} p50 {percentile(xs, 50):6.2f}   p99 {percentile(xs, 99):6.2f}"
+            f"   mean {statistics.fmean(xs):6.2f}"
+        )
+    print(
+        f"  ratio ours/kazoo: p50 {percentile(ours, 50) / percentile(kazoos, 50):.2f}x, "
+        f"p99 {percentile(ours, 99) / percentile(kazoos, 99):.2f}x   (target: p99 <= 2x)"
+    )
 
 
 def main() -> None:

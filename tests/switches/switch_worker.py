@@ -19,8 +19,12 @@ from workerkit.switches import SwitchManager
 def main(mode: str, name: str, *rest: str) -> None:
     manager = SwitchManager(Settings.load().zookeeper)
     if mode == "watch":
-        manager.add_listener(name, lambda n, old, new: print(
-            json.dumps({"t": time.time(), "on": manager.is_on(n)}), flush=True))
+        manager.add_listener(
+            name,
+            lambda n, old, new: print(
+                json.dumps({"t": time.time(), "on": manager.is_on(n)}), flush=True
+            ),
+        )
     manager.start()
     if not manager.wait_synced(10):
         sys.exit("ZooKeeper did not answer within 10 s")

@@ -32,7 +32,8 @@ def test_a_client_without_the_admin_digest_cannot_change_or_add_a_switch(
             raw.delete(path)
         acls, _ = raw.get_acls(path)
         assert {(a.id.scheme, a.perms) for a in acls} == {
-            ("digest", Permissions.ALL), ("world", Permissions.READ)
+            ("digest", Permissions.ALL),
+            ("world", Permissions.READ),
         }
     finally:
         raw.stop()
@@ -98,8 +99,14 @@ def test_a_write_racing_between_read_and_commit_is_refused_by_zookeeper(zk_admin
 
     def read_then_someone_else_writes(name):
         node = real_read(name)
-        zk_admin.writer.write(name, {"on": False}, version=node.version, by="alice",
-                              reason="won the race", old=node.data)
+        zk_admin.writer.write(
+            name,
+            {"on": False},
+            version=node.version,
+            by="alice",
+            reason="won the race",
+            old=node.data,
+        )
         return node
 
     monkeypatch.setattr(zk_admin.writer, "read", read_then_someone_else_writes)

@@ -16,7 +16,6 @@ from workerkit.zk import ConnectionState, Source
 pytestmark = pytest.mark.integration
 
 
-
 def test_a_switch_turned_on_is_seen_with_its_source_and_a_live_status(make_manager, zk_admin):
     manager = make_manager()
     assert manager.wait_synced(5)
@@ -39,9 +38,7 @@ def test_start_returns_at_once_and_serves_defaults_when_zookeeper_never_answers(
     assert manager.status().synced is False and manager.status().last_sync_age is None
 
 
-def test_malformed_json_keeps_the_previous_value_and_logs_an_error(
-    make_manager, zk_admin, caplog
-):
+def test_malformed_json_keeps_the_previous_value_and_logs_an_error(make_manager, zk_admin, caplog):
     manager = make_manager()
     zk_admin.update("limits", {"value": 10}, by="test", reason="start")
     wait_until(lambda: manager.value("limits") == 10, 2, "value 10")
@@ -86,9 +83,7 @@ def test_listeners_get_old_and_new_and_may_be_removed(make_manager, zk_admin):
     assert seen == [("a", None, True)]
 
 
-async def test_a_listener_registered_with_a_loop_runs_on_that_event_loop(
-    make_manager, zk_admin
-):
+async def test_a_listener_registered_with_a_loop_runs_on_that_event_loop(make_manager, zk_admin):
     manager = make_manager()
     loop_thread = threading.get_ident()
     changed = asyncio.Event()  # touching it off the loop would be a bug
@@ -143,7 +138,6 @@ def test_every_change_is_written_to_the_snapshot_on_disk(make_manager, zk_admin,
 
     wait_until(lambda: saved() and saved()["value"] == {"size": 50}, 2, "batch on disk")
     assert list(zk_settings.snapshot_path.parent.glob(".switches.json.*")) == []
-
 
 
 def test_a_value_applies_only_while_its_switch_is_on(make_manager, zk_admin):

@@ -19,10 +19,17 @@ def run(zookeeper_hosts, zk_root, zk_admin, admin_digest, monkeypatch):
     for name in [n for n in os.environ if n.startswith("WORKERKIT_")]:
         monkeypatch.delenv(name)
 
-    def invoke(*args: str, digest: str | None = admin_digest, input: str | None = None,
-               hosts: str = zookeeper_hosts):
-        env = {"WORKERKIT_ZOOKEEPER_HOSTS": hosts, "WORKERKIT_ZOOKEEPER_ROOT": zk_root,
-               "WORKERKIT_ZOOKEEPER_CONNECT_TIMEOUT": "1"}
+    def invoke(
+        *args: str,
+        digest: str | None = admin_digest,
+        input: str | None = None,
+        hosts: str = zookeeper_hosts,
+    ):
+        env = {
+            "WORKERKIT_ZOOKEEPER_HOSTS": hosts,
+            "WORKERKIT_ZOOKEEPER_ROOT": zk_root,
+            "WORKERKIT_ZOOKEEPER_CONNECT_TIMEOUT": "1",
+        }
         if digest:
             env["WORKERKIT_ZOOKEEPER_ADMIN_DIGEST"] = digest
         return CliRunner().invoke(cli, ["switches", *args], env=env, input=input)
@@ -32,8 +39,9 @@ def run(zookeeper_hosts, zk_root, zk_admin, admin_digest, monkeypatch):
 
 def test_on_off_and_set_write_the_switch_and_get_shows_it_as_json(run):
     assert run("on", "checkout", "--reason", "launch", "--by", "alice").exit_code == 0
-    result = run("set", "checkout", "--percent", "25", "--value", '{"limit": 3}',
-                 "--reason", "ramp")
+    result = run(
+        "set", "checkout", "--percent", "25", "--value", '{"limit": 3}', "--reason", "ramp"
+    )
     assert result.exit_code == 0, result.output
     assert "percent 25.0" in result.output
     node = json.loads(run("get", "checkout", "--json").stdout)
@@ -58,7 +66,8 @@ def test_history_lists_who_changed_what_and_why(run):
     run("off", "a", "--reason", "incident 42", "--by", "bob")
     entries = json.loads(run("history", "a", "--json").stdout)
     assert [(e["by"], e["action"], e["reason"]) for e in entries] == [
-        ("alice", "create", "launch"), ("bob", "update", "incident 42")
+        ("alice", "create", "launch"),
+        ("bob", "update", "incident 42"),
     ]
     assert "incident 42" in run("history").stdout
 
@@ -76,9 +85,13 @@ def test_without_the_admin_digest_a_write_is_refused_as_not_authorised(run):
 
 def test_the_admin_digest_is_never_printed(run, admin_digest):
     secret = admin_digest.split(":", 1)[1]
-    outputs = [run("on", "a", "--reason", "r"), run("list"), run("history", "--json"),
-               run("on", "a", "--reason", "r", digest="admin:wrong-" + secret),
-               run("list", hosts="127.0.0.1:9")]
+    outputs = [
+        run("on", "a", "--reason", "r"),
+        run("list"),
+        run("history", "--json"),
+        run("on", "a", "--reason", "r", digest="admin:wrong-" + secret),
+        run("list", hosts="127.0.0.1:9"),
+    ]
     for result in outputs:
         assert secret not in result.output and secret not in result.stderr
 

@@ -99,7 +99,8 @@ def test_a_real_zookeeper_stop_and_start_is_survived(private_zookeeper, tmp_path
     admin_client.start(timeout=10)
     admin = SwitchAdmin(admin_client, "/workerkit")
     manager = SwitchManager(
-        hosts=private_zookeeper.hosts, snapshot_path=tmp_path / "s.json",
+        hosts=private_zookeeper.hosts,
+        snapshot_path=tmp_path / "s.json",
         client=ZkClient(private_zookeeper.hosts, max_reconnect_delay=0.3),
     )
     manager.client.start_background()

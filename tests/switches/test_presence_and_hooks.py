@@ -31,8 +31,13 @@ def test_a_worker_announces_itself_per_queue_and_workers_list_shows_it(
 ):
     zk_admin.turn("some-switch", True, by="t", reason="root made by the admin first")
     busy = {"n": 0}
-    presence = Presence(worker_client, zk_root, ["orders", "emails"],
-                        lambda: {"concurrency": 20, "busy": busy["n"]}, interval=0.05)
+    presence = Presence(
+        worker_client,
+        zk_root,
+        ["orders", "emails"],
+        lambda: {"concurrency": 20, "busy": busy["n"]},
+        interval=0.05,
+    )
     presence.start()
     try:
         wait_until(lambda: all(worker_client.exists(p) for p in presence.paths()), 5, "nodes")

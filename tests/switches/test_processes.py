@@ -24,8 +24,13 @@ class _Worker:
 
     def __init__(self, env: dict[str, str], tmp_path: Path, i: int, *args: str) -> None:
         env = dict(env, WORKERKIT_ZOOKEEPER_SNAPSHOT_PATH=str(tmp_path / f"worker{i}.json"))
-        self.proc = subprocess.Popen([sys.executable, WORKER, *args], env=env, text=True,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [sys.executable, WORKER, *args],
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
         assert self.line(15) == "ready"
@@ -46,8 +51,13 @@ class _Worker:
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "workerkit", "switches", *args], env=env,
-                          text=True, capture_output=True, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-m", "workerkit", "switches", *args],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=30,
+    )
 
 
 def _mtime(hosts: str, path: str) -> float:
@@ -83,11 +93,13 @@ def test_a_flip_through_the_cli_reaches_two_worker_processes_within_one_second(
             worker.finish()
     # ZooKeeper's mtime has millisecond resolution: allow that much negative skew
     assert all(-0.002 <= lat < 1.0 for lat in latencies), latencies
-    print(f"\nflip latency write->worker over {len(latencies)} deliveries: "
-          f"median {statistics.median(latencies) * 1000:.1f} ms, "
-          f"max {max(latencies) * 1000:.1f} ms; from launching the CLI process: "
-          f"median {statistics.median(end_to_end) * 1000:.0f} ms, "
-          f"max {max(end_to_end) * 1000:.0f} ms")
+    print(
+        f"\nflip latency write->worker over {len(latencies)} deliveries: "
+        f"median {statistics.median(latencies) * 1000:.1f} ms, "
+        f"max {max(latencies) * 1000:.1f} ms; from launching the CLI process: "
+        f"median {statistics.median(end_to_end) * 1000:.0f} ms, "
+        f"max {max(end_to_end) * 1000:.0f} ms"
+    )
 
 
 def test_the_same_keys_are_in_a_rollout_in_two_processes_and_in_this_one(
@@ -114,8 +126,9 @@ def test_the_cli_refuses_an_edit_based_on_a_version_someone_else_changed(
     assert _cli(env, "on", "x", "--reason", "first").returncode == 0
     version = json.loads(_cli(env, "get", "x", "--json").stdout)["version"]
     first = _cli(env, "off", "x", "--reason", "alice", "--if-version", str(version))
-    second = _cli(env, "set", "x", "--percent", "5", "--reason", "bob",
-                  "--if-version", str(version))
+    second = _cli(
+        env, "set", "x", "--percent", "5", "--reason", "bob", "--if-version", str(version)
+    )
     assert first.returncode == 0
     assert second.returncode == 8  # RET_CONFLICT
     assert "changed it since you looked" in second.stderr

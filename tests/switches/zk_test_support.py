@@ -138,10 +138,17 @@ class PrivateZooKeeper:
             raise RuntimeError("java is needed for a private ZooKeeper")
         log = open(self.workdir / "zookeeper.log", "ab")  # noqa: SIM115 - closed with the process
         self._proc = subprocess.Popen(
-            [java, "-cp", f"{ZK_JARS}:/etc/zookeeper/conf",
-             f"-Dzookeeper.log.dir={self.workdir}",
-             "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(self.workdir / "zoo.cfg")],
-            stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
+            [
+                java,
+                "-cp",
+                f"{ZK_JARS}:/etc/zookeeper/conf",
+                f"-Dzookeeper.log.dir={self.workdir}",
+                "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+                str(self.workdir / "zoo.cfg"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
         )
         log.close()
         wait_until(self._answers, timeout=30, what=f"private ZooKeeper on {self.hosts}")

@@ -9,70 +9,25 @@ it is never printed.
 
 from __future__ import annotations
 
-import functools
-import getpass
 import json
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from workerkit.cli import exitcodes
-from workerkit.cli.common import fail, handle_errors, settings_from
-from workerkit.switches.admin import InvalidSwitch, SwitchAdmin
-from workerkit.zk.client import ZkClient
-from workerkit.zk.errors import ConcurrentEdit, NodeMissing, NotAuthorised
+from workerkit.cli.common import fail
+from workerkit.cli.zkadmin import connected, emit, json_option, write_options, zk_command
+from workerkit.switches.admin import SwitchAdmin
 from workerkit.zk.writer import AuditEntry, Node
-
-F = TypeVar("F", bound=Callable[..., Any])
-_REFUSALS = [
-    (ConcurrentEdit, exitcodes.RET_CONFLICT),
-    (NotAuthorised, exitcodes.RET_NOT_AUTHORISED),
-    (NodeMissing, exitcodes.RET_NOT_FOUND),
-    (InvalidSwitch, exitcodes.RET_USAGE),
-]
-
-
-def _refusals(fn: F) -> F:
-    """ZooKeeper's "no" becomes one line and a named exit code; outages go to handle_errors."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except tuple(t for t, _ in _REFUSALS) as exc:
-            fail(str(exc), next(code for t, code in _REFUSALS if isinstance(exc, t)))
-
-    return handle_errors(wrapper)  # type: ignore[return-value]
 
 
 @contextmanager
 def _admin(ctx: click.Context, *, write: bool) -> Iterator[SwitchAdmin]:
-    zk = settings_from(ctx).zookeeper
-    if write and zk.admin_digest is None:
-        raise NotAuthorised(
-            "not authorised: changing switches needs zookeeper.admin_digest "
-            "(set WORKERKIT_ZOOKEEPER_ADMIN_DIGEST=user:password or the config file)"
-        )
-    # kazoo logs every failed connect attempt; the CLI says it once, in handle_errors
-    logging.getLogger("workerkit.zk.kazoo").setLevel(logging.CRITICAL)
-    client = ZkClient.from_settings(zk, admin=write)
-    client.start()
-    try:
-        yield SwitchAdmin(client, zk.root)
-    finally:
-        client.stop()
-
-
-def _out(as_json: bool, data: Any, table: Callable[[], Table | str]) -> None:
-    if as_json:
-        click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
-    else:
-        Console(highlight=False, soft_wrap=True).print(table())
+    with connected(ctx, write=write) as (client, root):
+        yield SwitchAdmin(client, root)
 
 
 def _node_json(node: Node) -> dict[str, Any]:
@@ -85,9 +40,16 @@ def _switch_table(nodes: list[Node]) -> Table:
         d = n.data if n.valid and isinstance(n.data, dict) else {}
         state = ("on" if d.get("on") else "off") if d else "[red]malformed[/red]"
         value = json.dumps(d["value"]) if "value" in d else ""
-        table.add_row(n.name, state, str(d.get("percent", "")), value, str(n.version),
-                      str(d.get("updated_at", "")), str(d.get("updated_by", "")),
-                      str(d.get("reason", "")))
+        table.add_row(
+            n.name,
+            state,
+            str(d.get("percent", "")),
+            value,
+            str(n.version),
+            str(d.get("updated_at", "")),
+            str(d.get("updated_by", "")),
+            str(d.get("reason", "")),
+        )
     return table
 
 
@@ -105,58 +67,42 @@ def _brief(doc: Any) -> str:
     return json.dumps(keep, sort_keys=True)
 
 
-_json_opt = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-
-
-def _write_opts(fn: F) -> F:
-    fn = click.option("--if-version", type=int, default=None,
-                      help="Refuse unless the node is still at this version.")(fn)
-    fn = click.option("--by", default=lambda: _os_user(), show_default="the OS user",
-                      help="Who makes the change, for the audit trail.")(fn)
-    fn = click.option("--reason", required=True, help="Why, for the audit trail.")(fn)
-    return _json_opt(fn)
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
 @click.group("switches")
 def switches() -> None:
     """Feature switches in ZooKeeper: every worker follows them within about a second."""
 
 
 @switches.command("list")
-@_json_opt
+@json_option
 @click.pass_context
-@_refusals
+@zk_command
 def list_(ctx: click.Context, as_json: bool) -> None:
     """Every switch with its state and last change."""
     with _admin(ctx, write=False) as admin:
         nodes = admin.list_nodes()
-    _out(as_json, [_node_json(n) for n in nodes],
-         lambda: _switch_table(nodes) if nodes else "no switches: every worker uses its defaults")
+    emit(
+        as_json,
+        [_node_json(n) for n in nodes],
+        lambda: _switch_table(nodes) if nodes else "no switches: every worker uses its defaults",
+    )
 
 
 @switches.command("get")
 @click.argument("name")
-@_json_opt
+@json_option
 @click.pass_context
-@_refusals
+@zk_command
 def get(ctx: click.Context, name: str, as_json: bool) -> None:
     """One switch."""
     with _admin(ctx, write=False) as admin:
         node = admin.get(name)
-    _out(as_json, _node_json(node), lambda: _switch_table([node]))
+    emit(as_json, _node_json(node), lambda: _switch_table([node]))
 
 
 def _changed(as_json: bool, name: str, doc: dict[str, Any]) -> None:
     state = "on" if doc["on"] else "off"
     extra = "".join(f", {k} {json.dumps(doc[k])}" for k in ("percent", "value") if k in doc)
-    _out(as_json, {"name": name, "data": doc}, lambda: f"switch {name} is {state}{extra}")
+    emit(as_json, {"name": name, "data": doc}, lambda: f"switch {name} is {state}{extra}")
 
 
 def _turn_command(state: bool, help_text: str) -> None:
@@ -164,11 +110,12 @@ def _turn_command(state: bool, help_text: str) -> None:
 
     @switches.command("on" if state else "off", help=help_text)
     @click.argument("name")
-    @_write_opts
+    @write_options
     @click.pass_context
-    @_refusals
-    def command(ctx: click.Context, name: str, reason: str, by: str, if_version: int | None,
-                as_json: bool) -> None:
+    @zk_command
+    def command(
+        ctx: click.Context, name: str, reason: str, by: str, if_version: int | None, as_json: bool
+    ) -> None:
         with _admin(ctx, write=True) as admin:
             doc = admin.turn(name, state, by=by, reason=reason, if_version=if_version)
         _changed(as_json, name, doc)
@@ -184,12 +131,21 @@ _turn_command(False, "Turn a switch off: workers fall back at once, no deploy ne
 @click.option("--value", "value_json", help="Any JSON value, e.g. 50 or '{\"limit\": 3}'.")
 @click.option("--clear-percent", is_flag=True, help="Remove the rollout: on means on for all.")
 @click.option("--clear-value", is_flag=True, help="Remove the value: callers use their default.")
-@_write_opts
+@write_options
 @click.pass_context
-@_refusals
-def set_(ctx: click.Context, name: str, percent: float | None, value_json: str | None,
-         clear_percent: bool, clear_value: bool, reason: str, by: str,
-         if_version: int | None, as_json: bool) -> None:
+@zk_command
+def set_(
+    ctx: click.Context,
+    name: str,
+    percent: float | None,
+    value_json: str | None,
+    clear_percent: bool,
+    clear_value: bool,
+    reason: str,
+    by: str,
+    if_version: int | None,
+    as_json: bool,
+) -> None:
     """Set a rollout percentage or a value; a new switch starts on."""
     fields: dict[str, Any] = {}
     if percent is not None or clear_percent:
@@ -212,35 +168,50 @@ def set_(ctx: click.Context, name: str, percent: float | None, value_json: str |
 @click.argument("name")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--dry-run", is_flag=True, help="Show what would be deleted and change nothing.")
-@_write_opts
+@write_options
 @click.pass_context
-@_refusals
-def delete(ctx: click.Context, name: str, yes: bool, dry_run: bool, reason: str, by: str,
-           if_version: int | None, as_json: bool) -> None:
+@zk_command
+def delete(
+    ctx: click.Context,
+    name: str,
+    yes: bool,
+    dry_run: bool,
+    reason: str,
+    by: str,
+    if_version: int | None,
+    as_json: bool,
+) -> None:
     """Delete a switch: every worker goes back to the default in its code."""
     with _admin(ctx, write=not dry_run) as admin:
         node = admin.get(name)
         if dry_run:
-            _out(as_json, {"would_delete": _node_json(node)},
-                 lambda: f"would delete switch {name} (version {node.version}); nothing changed")
+            emit(
+                as_json,
+                {"would_delete": _node_json(node)},
+                lambda: f"would delete switch {name} (version {node.version}); nothing changed",
+            )
             return
-        if not yes and not click.confirm(f"Delete switch {name}? Workers will use their "
-                                         "code default", err=True):
+        if not yes and not click.confirm(
+            f"Delete switch {name}? Workers will use their code default", err=True
+        ):
             fail("aborted; nothing changed", exitcodes.RET_ABORTED)
         version = node.version if if_version is None else if_version
         admin.delete(name, by=by, reason=reason, if_version=version)
-    _out(as_json, {"deleted": name}, lambda: f"deleted switch {name}")
+    emit(as_json, {"deleted": name}, lambda: f"deleted switch {name}")
 
 
 @switches.command("history")
 @click.argument("name", required=False)
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
-@_json_opt
+@json_option
 @click.pass_context
-@_refusals
+@zk_command
 def history(ctx: click.Context, name: str | None, limit: int, as_json: bool) -> None:
     """Audit trail of changes, oldest first: who, when, why, old and new."""
     with _admin(ctx, write=False) as admin:
         entries = admin.history(name, limit)
-    _out(as_json, [e.__dict__ for e in entries],
-         lambda: _history_table(entries) if entries else "no changes recorded")
+    emit(
+        as_json,
+        [e.__dict__ for e in entries],
+        lambda: _history_table(entries) if entries else "no changes recorded",
+    )

@@ -8,14 +8,12 @@ old is shown as stale (alive session, stuck refresh).
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from workerkit.cli.common import handle_errors, settings_from
+from workerkit.cli.zkadmin import connected, emit, json_option, zk_command
 from workerkit.zk.client import ZkClient
 from workerkit.zk.errors import NodeMissing
 from workerkit.zk.presence import age_seconds
@@ -29,34 +27,31 @@ def workers() -> None:
 
 
 @workers.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option
 @click.pass_context
-@handle_errors
+@zk_command
 def list_(ctx: click.Context, as_json: bool) -> None:
     """Every live worker process per queue, with concurrency and busy slots."""
-    zk = settings_from(ctx).zookeeper
-    logging.getLogger("workerkit.zk.kazoo").setLevel(logging.CRITICAL)
-    client = ZkClient.from_settings(zk)
-    client.start()
-    try:
-        rows = _collect(client, f"{zk.root}/workers")
-    finally:
-        client.stop()
-    if as_json:
-        click.echo(json.dumps(rows, indent=2, sort_keys=True))
-        return
-    console = Console(highlight=False, soft_wrap=True)
-    if not rows:
-        console.print("no live workers")
-        return
+    with connected(ctx, write=False) as (client, root):
+        rows = _collect(client, f"{root}/workers")
+    emit(as_json, rows, lambda: _table(rows) if rows else "no live workers")
+
+
+def _table(rows: list[dict[str, Any]]) -> Table:
     table = Table("queue", "worker", "busy", "concurrency", "started", "updated", "version")
     for r in rows:
         age = r["updated_age"]
         updated = "?" if age is None else f"{age:.0f}s ago" + (" (stale)" if r["stale"] else "")
-        table.add_row(r["queue"], r["worker"], str(r.get("busy", "")),
-                      str(r.get("concurrency", "")), str(r.get("started_at", "")), updated,
-                      str(r.get("version", "")))
-    console.print(table)
+        table.add_row(
+            r["queue"],
+            r["worker"],
+            str(r.get("busy", "")),
+            str(r.get("concurrency", "")),
+            str(r.get("started_at", "")),
+            updated,
+            str(r.get("version", "")),
+        )
+    return table
 
 
 def _collect(client: ZkClient, base: str) -> list[dict[str, Any]]:
@@ -80,6 +75,13 @@ def _collect(client: ZkClient, base: str) -> list[dict[str, Any]]:
             except (UnicodeDecodeError, ValueError):
                 doc = {}
             age = age_seconds(doc.get("updated_at", ""))
-            rows.append({**doc, "queue": queue, "worker": worker_id, "updated_age": age,
-                         "stale": age is None or age > STALE_AFTER})
+            rows.append(
+                {
+                    **doc,
+                    "queue": queue,
+                    "worker": worker_id,
+                    "updated_age": age,
+                    "stale": age is None or age > STALE_AFTER,
+                }
+            )
     return rows

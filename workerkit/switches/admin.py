@@ -13,7 +13,7 @@ from typing import Any
 
 from workerkit.switches.model import Switch
 from workerkit.zk.client import ZkClient
-from workerkit.zk.errors import ConcurrentEdit, NodeMissing
+from workerkit.zk.errors import ConcurrentEdit, InvalidDocument, NodeMissing
 from workerkit.zk.writer import AdminWriter, AuditEntry, Node
 
 
@@ -65,7 +65,7 @@ class SwitchAdmin:
         elif "on" in fields:  # on/off rewrites a broken node from scratch
             doc = {}
         else:
-            raise InvalidSwitch(
+            raise InvalidDocument(
                 f"switch {name!r} holds an invalid document, so workers keep their previous "
                 f"value; rewrite it with: workerkit switches on|off {name} --reason ..."
             )
@@ -78,7 +78,7 @@ class SwitchAdmin:
         try:
             Switch.from_json(name, doc)  # refuse to write what workers would reject
         except ValueError as exc:
-            raise InvalidSwitch(f"switch {name!r} would be invalid: {exc}") from None
+            raise InvalidDocument(f"switch {name!r} would be invalid: {exc}") from None
         self.writer.write(name, doc, version=version, by=by, reason=reason, old=old)
         return doc
 
@@ -108,10 +108,6 @@ class SwitchAdmin:
             )
         version = node.version if if_version is None else if_version
         return node.data, version
-
-
-class InvalidSwitch(ValueError):
-    """The stored switch is malformed and the change would not repair it."""
 
 
 def _valid(name: str, doc: Any) -> bool:

@@ -200,8 +200,9 @@ class ChildrenCache(Generic[T]):
         try:
             raw = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
-            log.error("%s/%s holds malformed JSON (%s); keeping the previous value",
-                      self.path, name, exc)
+            log.error(
+                "%s/%s holds malformed JSON (%s); keeping the previous value", self.path, name, exc
+            )
             return old
         value = self._parse(name, raw)
         if value is None:
@@ -212,8 +213,9 @@ class ChildrenCache(Generic[T]):
         try:
             return self._convert(name, raw)
         except (ValueError, TypeError) as exc:
-            log.error("%s/%s is not a valid value (%s); keeping the previous value",
-                      self.path, name, exc)
+            log.error(
+                "%s/%s is not a valid value (%s); keeping the previous value", self.path, name, exc
+            )
             return None
 
     def _publish(self, entries: dict[str, Entry[T]], save: bool = True) -> None:
@@ -235,4 +237,3 @@ class ChildrenCache(Generic[T]):
             self._snapshot.save_soon(
                 {n: e.raw for n, e in entries.items()}, {n: e.mzxid for n, e in entries.items()}
             )
-

@@ -152,9 +152,7 @@ class ZkClient:
             with contextlib.suppress(NodeExists):
                 self.create(node, b"", access=access)
 
-    def create(
-        self, path: str, data: bytes, *, access: Access, ephemeral: bool = False
-    ) -> str:
+    def create(self, path: str, data: bytes, *, access: Access, ephemeral: bool = False) -> str:
         with self._translate(path):
             result = self._kz.create_async(path, data, acl=self._acl(access), ephemeral=ephemeral)
             return str(result.get(timeout=self.connect_timeout))
@@ -229,8 +227,13 @@ class ZkClient:
                 f"not authorised to change {path}: check zookeeper.admin_digest "
                 "(or WORKERKIT_ZOOKEEPER_ADMIN_DIGEST)"
             ) from None
-        except (kx.ConnectionLoss, kx.SessionExpiredError, kx.ConnectionClosedError,
-                kx.OperationTimeoutError, KazooTimeoutError):
+        except (
+            kx.ConnectionLoss,
+            kx.SessionExpiredError,
+            kx.ConnectionClosedError,
+            kx.OperationTimeoutError,
+            KazooTimeoutError,
+        ):
             raise ZooKeeperUnavailable(
                 f"ZooKeeper on {self.hosts} did not answer for {path}; "
                 "start it with: bash scripts/services.sh"

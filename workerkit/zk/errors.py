@@ -7,10 +7,11 @@
         ├── NodeMissing            the node does not exist (a read of a deleted switch)
         ├── NodeExists             a node we meant to create is already there
         ├── ConcurrentEdit         someone changed the node since we read it; nothing was written
-        └── NotAuthorised          the admin digest is missing or wrong
+        ├── NotAuthorised          the admin digest is missing or wrong
+        └── InvalidDocument        a node's JSON is (or a change would make it) invalid
 
-The CLI maps ConcurrentEdit to RET_CONFLICT, NotAuthorised to RET_NOT_AUTHORISED and NodeMissing
-to RET_NOT_FOUND; workers only ever see ZooKeeperUnavailable, and only from explicit admin calls.
+The CLI maps ConcurrentEdit to RET_CONFLICT, NotAuthorised to RET_NOT_AUTHORISED, NodeMissing
+to RET_NOT_FOUND and InvalidDocument to RET_USAGE; workers never see any of these.
 """
 
 from __future__ import annotations
@@ -36,3 +37,7 @@ class ConcurrentEdit(ZooKeeperError):
 
 class NotAuthorised(ZooKeeperError):
     """Writes need ``zookeeper.admin_digest``; the message never contains the secret."""
+
+
+class InvalidDocument(ZooKeeperError, ValueError):
+    """Refused before writing: workers would reject the document and keep their old value."""

@@ -69,4 +69,3 @@ class Listeners(Generic[T]):
     def _remove(self, reg: _Registration) -> None:
         with self._lock:
             self._items = tuple(r for r in self._items if r is not reg)
-

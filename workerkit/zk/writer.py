@@ -143,6 +143,12 @@ def _audit(name: str, path: str, data: bytes) -> AuditEntry:
     except (UnicodeDecodeError, ValueError):
         doc = {"action": "unreadable"}
     return AuditEntry(
-        name, seq, str(doc.get("at", "")), str(doc.get("by", "")), str(doc.get("action", "")),
-        str(doc.get("reason", "")), doc.get("old"), doc.get("new"),
+        name,
+        seq,
+        str(doc.get("at", "")),
+        str(doc.get("by", "")),
+        str(doc.get("action", "")),
+        str(doc.get("reason", "")),
+        doc.get("old"),
+        doc.get("new"),
     )
