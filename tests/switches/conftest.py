@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,11 @@ def zk_proxy(zookeeper_hosts: str) -> Iterator[TcpProxy]:
 @pytest.fixture
 def private_zookeeper(tmp_path: Path) -> Iterator[PrivateZooKeeper]:
     server = PrivateZooKeeper(tmp_path / "zk")
-    server.start()
+    try:
+        server.start()
+    except RuntimeError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
     yield server
     server.stop()

@@ -14,7 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ZK_JARS = "/usr/share/java/zookeeper.jar"  # Debian's package; its manifest names the rest
+# Debian's zookeeper package (DESIGN.md); the jar's manifest names its dependencies.
+# ZOOKEEPER_CLASSPATH overrides it, as in kazoo's own test harness.
+ZK_CLASSPATH = os.environ.get(
+    "ZOOKEEPER_CLASSPATH", "/usr/share/java/zookeeper.jar:/etc/zookeeper/conf"
+)
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 5.0, what: str = "") -> Any:
@@ -134,14 +138,17 @@ class PrivateZooKeeper:
 
     def start(self) -> None:
         java = shutil.which("java")
-        if java is None:
-            raise RuntimeError("java is needed for a private ZooKeeper")
+        if java is None or not Path(ZK_CLASSPATH.split(":")[0]).exists():
+            raise RuntimeError(
+                "a private ZooKeeper needs java and the zookeeper jar "
+                f"({ZK_CLASSPATH}); run bash scripts/services.sh or set ZOOKEEPER_CLASSPATH"
+            )
         log = open(self.workdir / "zookeeper.log", "ab")  # noqa: SIM115 - closed with the process
         self._proc = subprocess.Popen(
             [
                 java,
                 "-cp",
-                f"{ZK_JARS}:/etc/zookeeper/conf",
+                ZK_CLASSPATH,
                 f"-Dzookeeper.log.dir={self.workdir}",
                 "org.apache.zookeeper.server.quorum.QuorumPeerMain",
                 str(self.workdir / "zoo.cfg"),
