@@ -95,7 +95,9 @@ def test_a_switch_deleted_while_a_worker_was_down_is_dropped_from_its_snapshot(
 
 
 def test_a_real_zookeeper_stop_and_start_is_survived(private_zookeeper, tmp_path, admin_digest):
-    admin_client = ZkClient(private_zookeeper.hosts, admin_digest=admin_digest)
+    admin_client = ZkClient(
+        private_zookeeper.hosts, admin_digest=admin_digest, max_reconnect_delay=0.3
+    )
     admin_client.start(timeout=10)
     admin = SwitchAdmin(admin_client, "/workerkit")
     manager = SwitchManager(
@@ -113,6 +115,7 @@ def test_a_real_zookeeper_stop_and_start_is_survived(private_zookeeper, tmp_path
         assert manager.is_on("a") is True
         private_zookeeper.start()
         wait_until(lambda: manager.status().synced, 30, "resynced")
+        wait_until(lambda: admin_client.state is ConnectionState.CONNECTED, 30, "admin back")
         admin.turn("a", False, by="t", reason="r")
         wait_until(lambda: not manager.is_on("a"), 5, "a off")
     finally:

@@ -68,6 +68,7 @@ class ZkClient:
             logger=quiet_kazoo_logger("workerkit.zk.kazoo"),
         )
         self._listeners: list[Callable[[ConnectionState], None]] = []
+        self._stopping = False
         self._lock = threading.Lock()
         self._kz.add_listener(self._on_state)
 
@@ -86,10 +87,6 @@ class ZkClient:
     @property
     def state(self) -> ConnectionState:
         return _STATES[self._kz.state]
-
-    @property
-    def has_admin_digest(self) -> bool:
-        return self._admin is not None
 
     def add_state_listener(self, fn: Callable[[ConnectionState], None]) -> None:
         """``fn`` runs on kazoo's connection thread: it must hand over and return at once."""
@@ -111,6 +108,7 @@ class ZkClient:
             ) from None
 
     def stop(self) -> None:
+        self._stopping = True  # the LOST that follows is ours, not an outage
         with contextlib.suppress(Exception):  # already stopped, or the connection is gone
             self._kz.stop()
         self._kz.close()
@@ -200,7 +198,8 @@ class ZkClient:
 
     def _on_state(self, state: str) -> None:
         new = _STATES[state]
-        level = logging.INFO if new is ConnectionState.CONNECTED else logging.WARNING
+        quiet = new is ConnectionState.CONNECTED or self._stopping
+        level = logging.INFO if quiet else logging.WARNING
         log.log(level, "ZooKeeper %s is now %s", self.hosts, new.value)
         with self._lock:
             listeners = list(self._listeners)
