@@ -31,7 +31,11 @@ KeyFn = Callable[..., "str | int | None"]
 
 
 class SwitchManager:
-    """One per process; ``start()`` returns at once and ZooKeeper is followed in the background."""
+    """One per process; ``start()`` returns at once and ZooKeeper is followed in the background.
+
+    Give ``client`` to share one connection with breaker overrides and presence; the caller
+    then starts and stops that client. Without it the manager owns a client of its own.
+    """
 
     def __init__(
         self,

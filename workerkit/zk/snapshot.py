@@ -45,7 +45,6 @@ class SnapshotFile:
         self.scope = scope
         self._cond = threading.Condition()
         self._pending: tuple[Mapping[str, Any], Mapping[str, int]] | None = None
-        self._busy = False
         self._thread: threading.Thread | None = None
 
     def load(self) -> Snapshot | None:
@@ -74,24 +73,23 @@ class SnapshotFile:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="snapshot", daemon=True)
                 self._thread.start()
-            self._cond.notify_all()
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every queued state is on disk (at stop, and in tests)."""
         with self._cond:
-            return self._cond.wait_for(lambda: self._pending is None and not self._busy, timeout)
+            return self._cond.wait_for(lambda: self._thread is None, timeout)
 
     def _run(self) -> None:
+        """Write until nothing is pending, then end: the next change starts a new writer."""
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._pending is not None)
-                assert self._pending is not None
+                if self._pending is None:
+                    self._thread = None
+                    self._cond.notify_all()
+                    return
                 values, mzxids = self._pending
-                self._pending, self._busy = None, True
+                self._pending = None
             self.save(values, mzxids)
-            with self._cond:
-                self._busy = False
-                self._cond.notify_all()
 
     def save(self, values: Mapping[str, Any], mzxids: Mapping[str, int]) -> bool:
         """Write atomically now; a failure is logged and reported, never raised."""
