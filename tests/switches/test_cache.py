@@ -147,3 +147,13 @@ def test_a_value_applies_only_while_its_switch_is_on(make_manager, zk_admin):
     zk_admin.turn("batch-size", False, by="t", reason="back to the code default")
     wait_until(lambda: manager.value("batch-size", 10) == 10, 2, "the code default")
     assert manager.get("batch-size").value == 50  # kept, for turning it on again
+
+
+def test_a_value_is_read_only_so_one_caller_cannot_change_it_for_the_others(make_manager, zk_admin):
+    manager = make_manager()
+    zk_admin.update("routing", {"value": {"regions": ["eu", "us"]}}, by="t", reason="r")
+    wait_until(lambda: manager.value("routing") is not None, 2, "routing value")
+    routing = manager.value("routing")
+    with pytest.raises(TypeError):
+        routing["regions"] = []
+    assert routing["regions"] == ("eu", "us")

@@ -4,12 +4,15 @@ The node holds JSON ``{"on": bool, "percent": 0-100, "value": any, "salt": str, 
 "updated_by", "updated_at"}``; only ``on`` is required. Parsing happens on the cache's sync
 thread, so a read on the hot path finds precomputed fields (``plain``, ``limit``) and does no
 validation at all. Anything invalid raises ValueError, which makes the cache keep the
-previous value and log the node.
+previous value and log the node. ``value`` is frozen (objects become read-only mappings,
+arrays tuples): every caller shares it, so one caller's mutation must not reach the others.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from workerkit.switches.rollout import bucket, threshold
@@ -63,12 +66,13 @@ class Switch:
         salt = raw.get("salt")
         if salt is not None and not isinstance(salt, str):
             raise ValueError('"salt" must be a string')
-        return cls(name, on, percent, raw.get("value"), salt, **texts)
+        return cls(name, on, percent, freeze(raw.get("value")), salt, **texts)
 
-    def to_json(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"on": self.on}
-        for key in ("percent", "value", "salt"):
-            if getattr(self, key) is not None:
-                doc[key] = getattr(self, key)
-        doc.update(reason=self.reason, updated_by=self.updated_by, updated_at=self.updated_at)
-        return doc
+
+def freeze(doc: Any) -> Any:
+    """A read-only copy of parsed JSON: dicts become mapping proxies, lists tuples."""
+    if isinstance(doc, Mapping):
+        return MappingProxyType({k: freeze(v) for k, v in doc.items()})
+    if isinstance(doc, list | tuple):
+        return tuple(freeze(v) for v in doc)
+    return doc
