@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from kazoo.client import KazooClient
@@ -121,3 +122,13 @@ def test_two_creations_of_the_same_new_switch_refuse_the_second(zk_admin):
     zk_admin.writer.write("fresh", {"on": True}, version=None, by="alice", reason="r")
     with pytest.raises(ConcurrentEdit, match="created"):
         zk_admin.writer.write("fresh", {"on": False}, version=None, by="bob", reason="r")
+
+
+def test_debug_logging_of_kazoo_never_shows_the_admin_digest(zookeeper_hosts, caplog):
+    secret = "s3cret-for-logs"
+    with caplog.at_level(logging.DEBUG, logger="workerkit.zk.kazoo"):
+        client = ZkClient(zookeeper_hosts, admin_digest=f"admin:{secret}")
+        client.start()
+        client.stop()
+    assert "Auth(scheme='digest', auth='***')" in caplog.text  # the packet was logged...
+    assert secret not in caplog.text  # ...without the password

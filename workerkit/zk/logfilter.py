@@ -1,10 +1,11 @@
-"""Keep kazoo's reconnect chatter to one line per message per minute.
+"""Make kazoo's logging safe and quiet: no credentials, and one line per repeat a minute.
 
-While ZooKeeper is down kazoo logs a warning for every connection attempt ("Connection
-dropped: ... refused"), several per second at first and one per ``max_reconnect_delay``
-after; a long outage would bury everything else a worker logs. The state transitions
-(suspended, lost, connected) are logged once each by :class:`workerkit.zk.client.ZkClient`,
-so repeats here carry no news.
+kazoo logs every request it sends at DEBUG, including the auth packet, whose repr holds the
+admin digest ``user:password`` in clear: :class:`RedactAuth` masks it, so turning on DEBUG
+logging can never leak the secret. While ZooKeeper is down kazoo also warns on every
+connection attempt, several per second at first; :class:`RepeatFilter` lets each message
+through once a minute, since :class:`workerkit.zk.client.ZkClient` logs the state
+transitions (suspended, lost, connected) once each anyway.
 """
 
 from __future__ import annotations
@@ -37,9 +38,25 @@ class RepeatFilter(logging.Filter):
         return True
 
 
+class RedactAuth(logging.Filter):
+    """Replaces kazoo's ``Auth(auth_type, scheme, auth)`` arguments with a masked text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(_is_auth(a) for a in record.args):
+            record.args = tuple(
+                f"Auth(scheme={a.scheme!r}, auth='***')" if _is_auth(a) else a for a in record.args
+            )
+        return True
+
+
+def _is_auth(arg: object) -> bool:
+    return getattr(arg, "_fields", None) == ("auth_type", "scheme", "auth")
+
+
 def quiet_kazoo_logger(name: str) -> logging.Logger:
-    """The logger to hand kazoo, with the repeat filter installed once."""
+    """The logger to hand kazoo, with both filters installed once."""
     logger = logging.getLogger(name)
-    if not any(isinstance(f, RepeatFilter) for f in logger.filters):
-        logger.addFilter(RepeatFilter())
+    for kind in (RedactAuth, RepeatFilter):
+        if not any(isinstance(f, kind) for f in logger.filters):
+            logger.addFilter(kind())
     return logger
