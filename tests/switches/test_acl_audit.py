@@ -111,7 +111,7 @@ def test_a_write_racing_between_read_and_commit_is_refused_by_zookeeper(zk_admin
         return node
 
     monkeypatch.setattr(zk_admin.writer, "read", read_then_someone_else_writes)
-    with pytest.raises(ConcurrentEdit, match="changed by someone else"):
+    with pytest.raises(ConcurrentEdit, match="switch 'race' was changed by someone else"):
         zk_admin.turn("race", True, by="bob", reason="lost the race")
     monkeypatch.undo()
     assert zk_admin.get("race").data == {"on": False}
@@ -120,7 +120,7 @@ def test_a_write_racing_between_read_and_commit_is_refused_by_zookeeper(zk_admin
 
 def test_two_creations_of_the_same_new_switch_refuse_the_second(zk_admin):
     zk_admin.writer.write("fresh", {"on": True}, version=None, by="alice", reason="r")
-    with pytest.raises(ConcurrentEdit, match="created"):
+    with pytest.raises(ConcurrentEdit, match="switch 'fresh' was created by someone else"):
         zk_admin.writer.write("fresh", {"on": False}, version=None, by="bob", reason="r")
 
 

@@ -27,6 +27,8 @@ def test_a_switch_turned_on_is_seen_with_its_source_and_a_live_status(make_manag
     assert status.state is ConnectionState.CONNECTED
     assert status.synced and status.last_sync_age == 0.0
     assert status.sources == {"beta": Source.ZOOKEEPER}
+    assert status.as_dict()["sources"] == {"beta": "zookeeper"}
+    assert status.as_dict()["state"] == "connected"
 
 
 def test_start_returns_at_once_and_serves_defaults_when_zookeeper_never_answers(make_manager):

@@ -136,3 +136,10 @@ def test_clearing_a_rollout_makes_on_mean_on_for_everyone(run):
     run("set", "ramp", "--percent", "10", "--reason", "start small")
     assert run("set", "ramp", "--clear-percent", "--reason", "full").exit_code == 0
     assert "percent" not in json.loads(run("get", "ramp", "--json").stdout)["data"]
+
+
+@pytest.mark.parametrize("name", ["a/b", "..", "", "_x", "x" * 129, "ünïcode"])
+def test_a_name_that_is_not_one_plain_path_segment_is_refused(run, name):
+    result = run("on", name, "--reason", "r")
+    assert result.exit_code == 2
+    assert "invalid switch name" in result.stderr

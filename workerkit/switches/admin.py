@@ -19,7 +19,7 @@ from workerkit.zk.writer import AdminWriter, AuditEntry, Node
 
 class SwitchAdmin:
     def __init__(self, client: ZkClient, root: str) -> None:
-        self.writer = AdminWriter(client, root, "switches")
+        self.writer = AdminWriter(client, root, "switches", "switch")
 
     def get(self, name: str) -> Node:
         """Raises NodeMissing when there is no such switch (workers use their default)."""

@@ -56,6 +56,16 @@ class CacheStatus:
     last_sync_age: float | None  # 0 while live; seconds since values were last known current
     sources: Mapping[str, Source]
 
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for a health endpoint or ``--json`` output."""
+        return {
+            "path": self.path,
+            "state": self.state.value,
+            "synced": self.synced,
+            "last_sync_age": self.last_sync_age,
+            "sources": {name: source.value for name, source in self.sources.items()},
+        }
+
 
 class ChildrenCache(Generic[T]):
     """Watches ``path``'s children; ``convert(name, json)`` gives ``T`` or raises ValueError."""

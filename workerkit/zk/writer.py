@@ -10,14 +10,17 @@ digest write, so workers can follow them but never change them.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from workerkit.zk.client import ZkClient
-from workerkit.zk.errors import ConcurrentEdit, NodeExists, NodeMissing
+from workerkit.zk.errors import ConcurrentEdit, InvalidDocument, NodeExists, NodeMissing
 from workerkit.zk.ops import Create, Delete, Op, SetData
 from workerkit.zk.types import Access
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -41,15 +44,15 @@ class AuditEntry:
 
 
 class AdminWriter:
-    """Reads and writes ``<root>/<kind>/<name>``; ``kind`` is "switches" or "breakers"."""
+    """Reads and writes ``<root>/<kind>/<name>``; ``noun`` names one node in messages."""
 
-    def __init__(self, client: ZkClient, root: str, kind: str) -> None:
-        self.client, self.root, self.kind = client, root, kind
+    def __init__(self, client: ZkClient, root: str, kind: str, noun: str) -> None:
+        self.client, self.root, self.kind, self.noun = client, root, kind, noun
         self.base = f"{root}/{kind}"
         self.audit_base = f"{root}/audit/{kind}"
 
     def read(self, name: str) -> Node:
-        data, stat = self.client.get(f"{self.base}/{name}")
+        data, stat = self.client.get(self._path(name))
         try:
             return Node(name, json.loads(data.decode("utf-8")), stat.version)
         except (UnicodeDecodeError, ValueError):
@@ -65,7 +68,7 @@ class AdminWriter:
         self, name: str, new: Any, *, version: int | None, by: str, reason: str, old: Any = None
     ) -> None:
         """Create (``version=None``) or replace the node if it still has ``version``."""
-        path = f"{self.base}/{name}"
+        path = self._path(name)
         data = _dump(new)
         if version is None:
             change: Op = Create(path, data, Access.ADMIN_WRITES)
@@ -75,10 +78,12 @@ class AdminWriter:
         self._commit(name, change, action, by, reason, old, new)
 
     def delete(self, name: str, *, version: int, by: str, reason: str, old: Any) -> None:
-        self._commit(name, Delete(f"{self.base}/{name}", version), "delete", by, reason, old, None)
+        self._commit(name, Delete(self._path(name), version), "delete", by, reason, old, None)
 
     def history(self, name: str | None = None, limit: int = 50) -> list[AuditEntry]:
         """Newest last; at most ``limit`` entries across the names asked for."""
+        if name is not None:
+            self._path(name)  # validates it
         try:
             names = [name] if name else self.client.get_children(self.audit_base)
         except NodeMissing:
@@ -115,14 +120,23 @@ class AdminWriter:
             if change.path not in str(exc):
                 raise
             raise ConcurrentEdit(
-                f"{self.kind[:-1]} {name!r} was {'created' if action == 'create' else 'deleted'} "
+                f"{self.noun} {name!r} was {'created' if action == 'create' else 'deleted'} "
                 "by someone else since it was read; nothing was written. Look again and retry."
             ) from None
         except ConcurrentEdit:
             raise ConcurrentEdit(
-                f"{self.kind[:-1]} {name!r} was changed by someone else since it was read; "
+                f"{self.noun} {name!r} was changed by someone else since it was read; "
                 "nothing was written. Look again and retry."
             ) from None
+
+    def _path(self, name: str) -> str:
+        """The node of ``name``; a name that is not one plain path segment is refused."""
+        if not _NAME.fullmatch(name):
+            raise InvalidDocument(
+                f"invalid {self.noun} name {name!r}: use 1-128 letters, digits, "
+                "'.', '_', '-' or ':', starting with a letter or digit"
+            )
+        return f"{self.base}/{name}"
 
     def _ensure_parents(self, name: str) -> None:
         if self.client.exists(f"{self.audit_base}/{name}") is not None:
