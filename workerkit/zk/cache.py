@@ -30,6 +30,7 @@ from workerkit.zk.types import ConnectionState, NodeStat
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+_INVALID: Any = object()  # what _parse returns for a value convert() refused
 _ALL = "\0all"
 _STOP = "\0stop"
 
@@ -96,7 +97,7 @@ class ChildrenCache(Generic[T]):
             entries = {}
             for name, raw in snap.values.items():
                 value = self._parse(name, raw)
-                if value is not None:
+                if value is not _INVALID:
                     entries[name] = Entry(value, raw, snap.mzxids.get(name, 0), Source.SNAPSHOT)
             self._publish(entries, save=False)
             self._current_at = snap.saved_at
@@ -161,7 +162,7 @@ class ChildrenCache(Generic[T]):
                 retry_in = None
             except Exception as exc:
                 if isinstance(exc, ZooKeeperUnavailable):
-                    log.info("switch sync paused until ZooKeeper answers: %s", exc)
+                    log.info("sync of %s paused until ZooKeeper answers: %s", self.path, exc)
                 else:
                     log.exception("unexpected error syncing %s; values unchanged", self.path)
                 # disconnected: the CONNECTED event resyncs; connected: a read timed out
@@ -215,18 +216,18 @@ class ChildrenCache(Generic[T]):
             )
             return old
         value = self._parse(name, raw)
-        if value is None:
+        if value is _INVALID:
             return old
         return Entry(value, raw, stat.mzxid, Source.ZOOKEEPER)
 
-    def _parse(self, name: str, raw: Any) -> T | None:
+    def _parse(self, name: str, raw: Any) -> T:
         try:
             return self._convert(name, raw)
         except (ValueError, TypeError) as exc:
             log.error(
                 "%s/%s is not a valid value (%s); keeping the previous value", self.path, name, exc
             )
-            return None
+            return _INVALID  # type: ignore[no-any-return]
 
     def _publish(self, entries: dict[str, Entry[T]], save: bool = True) -> None:
         with self._lock:

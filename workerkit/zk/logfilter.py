@@ -44,7 +44,8 @@ class RedactAuth(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and any(_is_auth(a) for a in record.args):
             record.args = tuple(
-                f"Auth(scheme={a.scheme!r}, auth='***')" if _is_auth(a) else a for a in record.args
+                f"Auth(scheme={getattr(a, 'scheme', '?')!r}, auth='***')" if _is_auth(a) else a
+                for a in record.args
             )
         return True
 
