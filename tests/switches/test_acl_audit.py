@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from kazoo.client import KazooClient
@@ -132,3 +134,40 @@ def test_debug_logging_of_kazoo_never_shows_the_admin_digest(zookeeper_hosts, ca
         client.stop()
     assert "Auth(scheme='digest', auth='***')" in caplog.text  # the packet was logged...
     assert secret not in caplog.text  # ...without the password
+
+
+def test_racing_editors_never_lose_an_update_and_every_success_is_audited(
+    zookeeper_hosts, zk_root, zk_admin, admin_digest
+):
+    zk_admin.update("counter", {"value": 0}, by="setup", reason="start")
+    refused = []
+    together = threading.Barrier(4)
+
+    def editor(who: str) -> int:
+        client = ZkClient(zookeeper_hosts, admin_digest=admin_digest)
+        client.start()
+        admin, done = SwitchAdmin(client, zk_root), 0
+        together.wait(10)  # start editing at the same moment, so edits collide
+        try:
+            while done < 10:
+                node = admin.get("counter")
+                try:
+                    admin.update(
+                        "counter",
+                        {"value": node.data["value"] + 1},
+                        by=who,
+                        reason="increment",
+                        if_version=node.version,
+                    )
+                    done += 1
+                except ConcurrentEdit:
+                    refused.append(who)
+        finally:
+            client.stop()
+        return done
+
+    with ThreadPoolExecutor(4) as pool:
+        assert sum(pool.map(editor, ["a", "b", "c", "d"])) == 40
+    assert zk_admin.get("counter").data["value"] == 40  # no increment was overwritten
+    assert len(zk_admin.history("counter", limit=1000)) == 41
+    assert refused  # they really did collide
