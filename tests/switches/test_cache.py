@@ -159,3 +159,10 @@ def test_a_value_is_read_only_so_one_caller_cannot_change_it_for_the_others(make
     with pytest.raises(TypeError):
         routing["regions"] = []
     assert routing["regions"] == ("eu", "us")
+
+
+def test_a_worker_never_creates_nodes_even_on_an_empty_root(make_manager, zk_root, zookeeper_hosts):
+    manager = make_manager()
+    assert manager.wait_synced(5)
+    assert manager.is_on("anything", default=True) is True
+    assert manager.client.exists(zk_root) is None  # followed by exists-watch, not created

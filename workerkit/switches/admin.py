@@ -18,6 +18,8 @@ from workerkit.zk.writer import AdminWriter, AuditEntry, Node
 
 
 class SwitchAdmin:
+    """What an operator may do to switches; needs a client holding the admin digest to write."""
+
     def __init__(self, client: ZkClient, root: str) -> None:
         self.writer = AdminWriter(client, root, "switches", "switch")
 
