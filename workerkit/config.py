@@ -93,6 +93,7 @@ class ZooKeeperSettings(Section):
     snapshot_path: Path = Path("var/workerkit-switches.json")
     connect_timeout: float = Field(5.0, gt=0)
     max_reconnect_delay: float = Field(5.0, gt=0)
+    session_timeout: float = Field(10.0, gt=0)
 
     @field_validator("root")
     @classmethod

@@ -1,0 +1,100 @@
+"""ZooKeeper plumbing shared by the admin CLIs (``switches`` now, ``breakers`` next).
+
+One place decides how a command connects (admin digest only for writes, never printed), how
+ZooKeeper's refusals become exit codes, and the options every audited write takes, so the
+two CLIs cannot drift apart on what ``--reason`` or exit code 8 mean.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import json
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console, RenderableType
+
+from workerkit.cli import exitcodes
+from workerkit.cli.common import fail, handle_errors, settings_from
+from workerkit.zk.client import ZkClient
+from workerkit.zk.errors import ConcurrentEdit, InvalidDocument, NodeMissing, NotAuthorised
+
+F = TypeVar("F", bound=Callable[..., Any])
+_REFUSALS = [
+    (ConcurrentEdit, exitcodes.RET_CONFLICT),
+    (NotAuthorised, exitcodes.RET_NOT_AUTHORISED),
+    (NodeMissing, exitcodes.RET_NOT_FOUND),
+    (InvalidDocument, exitcodes.RET_USAGE),
+]
+
+
+def zk_command(fn: F) -> F:
+    """ZooKeeper's "no" becomes one line and a named exit code; outages go to handle_errors."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except tuple(t for t, _ in _REFUSALS) as exc:
+            fail(str(exc), next(code for t, code in _REFUSALS if isinstance(exc, t)))
+
+    return handle_errors(wrapper)  # type: ignore[return-value]
+
+
+@contextmanager
+def connected(ctx: click.Context, *, write: bool) -> Iterator[tuple[ZkClient, str]]:
+    """A started client and the root; ``write`` adds the admin digest, or refuses without it."""
+    zk = settings_from(ctx).zookeeper
+    if write and zk.admin_digest is None:
+        raise NotAuthorised(
+            "not authorised: changes need zookeeper.admin_digest "
+            "(set WORKERKIT_ZOOKEEPER_ADMIN_DIGEST=user:password or the config file)"
+        )
+    # kazoo logs every failed connect attempt; the CLI says it once, in handle_errors
+    logging.getLogger("workerkit.zk.kazoo").setLevel(logging.CRITICAL)
+    client = ZkClient.from_settings(zk, admin=write)
+    client.start()
+    try:
+        yield client, zk.root
+    finally:
+        client.stop()
+
+
+def emit(as_json: bool, data: Any, render: Callable[[], RenderableType]) -> None:
+    """JSON for scripts, a rich rendering for people; ``render`` runs only when needed."""
+    if as_json:
+        click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+    else:
+        Console(highlight=False, soft_wrap=True).print(render())
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+def write_options(fn: F) -> F:
+    """``--reason`` (required), ``--by`` and ``--if-version`` for every audited change."""
+    fn = click.option(
+        "--if-version",
+        type=int,
+        default=None,
+        help="Refuse unless the node is still at this version.",
+    )(fn)
+    fn = click.option(
+        "--by",
+        default=_os_user,
+        show_default="the OS user",
+        help="Who makes the change, for the audit trail.",
+    )(fn)
+    fn = click.option("--reason", required=True, help="Why, for the audit trail.")(fn)
+    return json_option(fn)
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

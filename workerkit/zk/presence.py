@@ -1,0 +1,134 @@
+"""Live workers: one ephemeral node per queue a worker consumes, with its current state.
+
+``<root>/workers/<queue>/<host>-<pid>`` holds JSON (queues, concurrency, busy, started_at,
+updated_at, pid, host, version) refreshed every ``interval`` seconds. Ephemeral nodes vanish
+with the session, so a crashed worker disappears on its own; after a session loss the nodes
+are re-created at the next refresh. Presence is best effort: a ZooKeeper outage never stops
+or slows the worker, it only makes ``workerkit workers list`` stale.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import Any
+
+from workerkit.errors import ZooKeeperUnavailable
+from workerkit.zk.client import ZkClient
+from workerkit.zk.errors import NodeExists, NodeMissing, ZooKeeperError
+from workerkit.zk.types import Access, ConnectionState
+
+log = logging.getLogger(__name__)
+StateFn = Callable[[], Mapping[str, Any]]  # e.g. {"concurrency": 20, "busy": 3}
+
+
+class Presence:
+    """Announces this process under each of ``queues``; ``state_fn`` adds live figures."""
+
+    def __init__(
+        self,
+        client: ZkClient,
+        root: str,
+        queues: Sequence[str],
+        state_fn: StateFn,
+        *,
+        interval: float = 5.0,
+    ) -> None:
+        self.client, self.root, self.queues = client, root, list(queues)
+        self._state_fn, self._interval = state_fn, interval
+        self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
+        self._started_at = _now()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def paths(self) -> list[str]:
+        return [f"{self.root}/workers/{q}/{self.worker_id}" for q in self.queues]
+
+    def start(self) -> None:
+        """Returns at once; the first announcement happens as soon as ZooKeeper answers."""
+        self.client.add_state_listener(self._on_state)
+        self._thread = threading.Thread(target=self._run, name="zk-presence", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Remove our nodes now rather than at session end, so the list is right at once."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self.client.state is ConnectionState.CONNECTED:
+            for path in self.paths():
+                try:
+                    self.client.delete(path)
+                except (NodeMissing, ZooKeeperUnavailable):
+                    pass
+
+    def refresh(self) -> None:
+        """Write the current state now (also called by the background thread)."""
+        data = json.dumps(self._document(), sort_keys=True).encode()
+        for path in self.paths():
+            try:
+                self.client.set(path, data)
+            except NodeMissing:  # first run, or the session that owned it expired
+                self.client.ensure_path(path.rpartition("/")[0], Access.OPEN)
+                try:
+                    self.client.create(path, data, access=Access.OPEN, ephemeral=True)
+                except NodeExists:  # a racing refresh made it: the next one sets it
+                    pass
+
+    def _document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "queues": self.queues,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started_at": self._started_at,
+            "version": _version(),
+        }
+        try:
+            doc.update(self._state_fn())
+        except Exception:  # a broken state function must not hide the worker
+            log.exception("presence state function failed; announcing without it")
+        doc["updated_at"] = _now()
+        return doc
+
+    def _on_state(self, state: ConnectionState) -> None:
+        if state is ConnectionState.CONNECTED:
+            self._wake.set()  # re-create nodes a lost session took away
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            if self.client.state is ConnectionState.CONNECTED:
+                try:
+                    self.refresh()
+                except (ZooKeeperUnavailable, ZooKeeperError) as exc:
+                    log.info("presence not refreshed: %s", exc)
+            self._wake.wait(self._interval)
+            self._wake.clear()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _version() -> str:
+    try:
+        return metadata.version("workerkit")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def age_seconds(iso: str, now: float | None = None) -> float | None:
+    """Seconds since an ``updated_at`` stamp, for staleness in listings."""
+    try:
+        stamp = datetime.fromisoformat(iso).timestamp()
+    except (TypeError, ValueError):
+        return None
+    return (time.time() if now is None else now) - stamp
