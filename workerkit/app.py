@@ -18,6 +18,7 @@ from workerkit.consumer import Consumer, build_consumer
 from workerkit.errors import ConsumerDefinitionError
 from workerkit.message import TRACE_HEADER, encode_body, new_id
 from workerkit.middleware import Middleware, MiddlewareChain
+from workerkit.switches.manager import SwitchManager
 
 H = TypeVar("H", bound=Callable[..., Any])
 
@@ -43,6 +44,7 @@ class App:
         #: one circuit breaker per downstream dependency, configured by ``[breakers]``
         self.breakers = BreakerRegistry(self.settings.breakers)
         self.breakers.add_listener(self._breaker_changed)
+        self._switches: SwitchManager | None = None
         self._connection: aio_pika.abc.AbstractRobustConnection | None = None
         self._publisher: Publisher | None = None
         self._publisher_lock = asyncio.Lock()
@@ -70,6 +72,20 @@ class App:
             return handler
 
         return register
+
+    @property
+    def switches(self) -> SwitchManager:
+        """Feature switches from ZooKeeper (``[zookeeper]``), read from memory.
+
+        Created on first use and started by the worker (or by you with ``.start()``, which
+        returns at once: reads serve the snapshot or defaults until ZooKeeper answers)."""
+        if self._switches is None:
+            self._switches = SwitchManager(self.settings.zookeeper)
+        return self._switches
+
+    @property
+    def switches_started(self) -> bool:
+        return self._switches is not None
 
     def breaker(
         self,

@@ -73,6 +73,8 @@ class ConsumerRuntime:
             publisher_fn=publisher_fn,
         )
         self.pause_reasons: set[str] = set()
+        #: a ceiling set from outside (half-open breaker probes); None: no ceiling
+        self.cap: int | None = None
         self.busy = 0
         self.handled = 0
         self._inbox: asyncio.Queue[DeliveredMessage] = asyncio.Queue()
@@ -115,7 +117,7 @@ class ConsumerRuntime:
         async with self._lock:
             if self._underlay is None or self._consumer_tag is not None:
                 return
-            await self._set_prefetch_locked(self.target)
+            await self._set_prefetch_locked(self.effective)
             tag = f"workerkit.{self.queue}.{uuid.uuid4().hex[:8]}"
             await self._underlay.basic_consume(self.queue, self._on_delivery, consumer_tag=tag)
             self._consumer_tag = tag
@@ -229,9 +231,23 @@ class ConsumerRuntime:
         if self._acker is not None and delivery.channel is self._underlay:
             self._acker.settle(tag_of(delivery), action)
 
+    @property
+    def effective(self) -> int:
+        """Slots actually running: the target, under the cap when one is set."""
+        return min(self.target, self.cap) if self.cap else self.target
+
+    def set_cap(self, cap: int | None) -> None:
+        if cap == self.cap:
+            return
+        self.cap = cap
+        self.resize(self.target)
+        if self._consumer_tag is not None:
+            asyncio.get_running_loop().create_task(self.set_prefetch(self.effective))
+
     def resize(self, n: int) -> None:
         """Set the number of handler slots; surplus slots leave without dropping work."""
         self.target = n
+        n = self.effective
         while len(self._slots) < n:
             task = asyncio.get_running_loop().create_task(self._slot())
             self._slots.add(task)
@@ -265,7 +281,7 @@ class ConsumerRuntime:
                     self.handled += 1
                     if keyed:
                         self._release_key(delivery)
-                if len(self._slots) > self.target:
+                if len(self._slots) > self.effective:
                     return
         finally:
             self._idle.discard(me)

@@ -23,6 +23,7 @@ from workerkit.broker.connection import connect
 from workerkit.broker.publisher import Publisher
 from workerkit.errors import BrokerUnavailable, ConfigError, DatabaseUnavailable
 from workerkit.worker.consuming import ConsumerRuntime
+from workerkit.worker.coordination import Coordination
 from workerkit.worker.failures import DeadLetterStoreLike
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ class Worker:
         self.background: list[asyncio.Task[Any]] = []
         self._stop: asyncio.Event | None = None
         self._signals = 0
+        self.coordination = Coordination(self)
 
     # -- control --------------------------------------------------------------------------
 
@@ -103,6 +105,7 @@ class Worker:
         connection: aio_pika.abc.AbstractConnection | None = await connect(
             self.settings.broker, name=f"workerkit {os.getpid()}"
         )
+        await self.coordination.start()
         for hook in self.on_start:
             await hook(self)
         self.app.middleware.emit("after_worker_boot", list(self.runtimes))
@@ -184,12 +187,22 @@ class Worker:
                 return conn
         return None
 
+    def state(self) -> dict[str, Any]:
+        """What the live-workers entry shows; called from the presence thread, so it only
+        reads plain attributes."""
+        return {
+            "queues": {q: r.state() for q, r in self.runtimes.items()},
+            "connected": self.connected.is_set(),
+            "breakers": {s.name: s.as_dict() for s in self.app.breakers.snapshot()},
+        }
+
     async def _shutdown(self, connection: aio_pika.abc.AbstractConnection | None) -> int:
         self.app.middleware.emit("before_worker_shutdown", list(self.runtimes))
         for task in [*self.background, self._importer]:
             if task is not None:
                 task.cancel()
         grace = self.settings.worker.grace_period
+        await self.coordination.stop()
         results = await asyncio.gather(*(r.shutdown(grace) for r in self.runtimes.values()))
         if not all(results):
             log.warning(

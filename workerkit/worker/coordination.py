@@ -1,0 +1,150 @@
+"""What a worker shares through ZooKeeper: switch-bound consumers, breaker-bound consumers,
+breaker overrides, and its live-worker entry.
+
+Nothing here makes the worker wait for ZooKeeper: the switch cache starts from its disk
+snapshot (or the code defaults) and follows ZooKeeper when it answers. A consumer bound to a
+switch starts paused and is resumed by its gate as soon as the switch reads as on; with no
+node and no snapshot a consumer switch reads as on, so a missing ZooKeeper never stops work
+that nobody switched off.
+
+Breaker-bound consumers (``pause_when_open``) follow a :class:`PauseGate`: paused while a
+listed breaker is open, at most ``half_open_calls`` messages in flight while it probes, and
+back to their normal concurrency once it closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workerkit.breakers import PauseGate
+from workerkit.switches.gate import SwitchGate
+from workerkit.zk.presence import Presence
+
+if TYPE_CHECKING:
+    from workerkit.worker.consuming import ConsumerRuntime
+    from workerkit.worker.runner import Worker
+
+log = logging.getLogger("workerkit.worker")
+
+
+def switch_reason(name: str) -> str:
+    return f"switch:{name}"
+
+
+BREAKER_REASON = "breakers"
+
+
+class Coordination:
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.app = worker.app
+        self.switch_gates: list[SwitchGate] = []
+        self.pause_gates: list[tuple[PauseGate, ConsumerRuntime]] = []
+        self.presence: Presence | None = None
+        self.overrides: Any = None
+        self._tasks: list[asyncio.Task[None]] = []
+        for runtime in worker.runtimes.values():
+            if runtime.consumer.switch:
+                # paused until the gate has read the switch; see the module docstring
+                runtime.pause_reasons.add(switch_reason(runtime.consumer.switch))
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.app.settings.zookeeper.hosts)
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.enabled:
+            switches = self.app.switches
+            switches.start()
+            self._start_overrides()
+            for runtime in self.worker.runtimes.values():
+                name = runtime.consumer.switch
+                if name:
+                    gate = SwitchGate(
+                        switches,
+                        name,
+                        pause=_bound(runtime.pause, switch_reason(name)),
+                        resume=_bound(runtime.resume, switch_reason(name)),
+                    )
+                    await gate.start()
+                    self.switch_gates.append(gate)
+            self.presence = Presence(
+                switches.client,
+                self.app.settings.zookeeper.root,
+                list(self.worker.runtimes),
+                self.worker.state,
+                interval=self.app.settings.worker.heartbeat_interval,
+            )
+            self.presence.start()
+        for runtime in self.worker.runtimes.values():
+            names = runtime.consumer.pause_when_open
+            if names:
+                gate = PauseGate(
+                    self.app.breakers,
+                    names,
+                    on_change=lambda limit, rt=runtime: loop.call_soon_threadsafe(
+                        self._apply_limit, rt, limit
+                    ),
+                )
+                self.pause_gates.append((gate, runtime))
+                self._apply_limit(runtime, gate.limit())
+                self._tasks.append(loop.create_task(self._tick(gate)))
+
+    def _start_overrides(self) -> None:
+        try:
+            from workerkit.breakers.remote import BreakerOverrides
+        except ImportError:  # pragma: no cover - present once the breaker CLI lands
+            return
+        zk = self.app.settings.zookeeper
+        path = Path(zk.snapshot_path)
+        snapshot = path.with_name(f"{path.stem}.breakers.json")
+        self.overrides = BreakerOverrides(
+            self.app.switches.client, zk.root, self.app.breakers, snapshot
+        )
+        self.overrides.start()
+
+    def _apply_limit(self, runtime: ConsumerRuntime, limit: int | None) -> None:
+        """0: pause; k: consume with at most k in flight (half-open probes); None: normal."""
+        runtime.set_cap(limit if limit else None)
+        action = runtime.pause(BREAKER_REASON) if limit == 0 else runtime.resume(BREAKER_REASON)
+        self._tasks.append(asyncio.get_running_loop().create_task(_logged(action)))
+
+    async def _tick(self, gate: PauseGate) -> None:
+        """Open turns half-open by time alone, and a paused consumer calls nothing: look."""
+        while True:
+            wait = gate.next_check_in()
+            await asyncio.sleep(min(wait, 1.0) if wait is not None else 1.0)
+            gate.check()
+
+    async def stop(self) -> None:
+        for gate in self.switch_gates:
+            await gate.stop()
+        for gate, _ in self.pause_gates:
+            gate.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.presence is not None:
+            await asyncio.to_thread(self.presence.stop)
+        if self.overrides is not None:
+            await asyncio.to_thread(self.overrides.stop)
+        if self.enabled and self.app.switches_started:
+            await asyncio.to_thread(self.app.switches.stop)
+
+
+def _bound(method: Any, reason: str) -> Any:
+    async def call() -> None:
+        await method(reason)
+
+    return call
+
+
+async def _logged(action: Any) -> None:
+    try:
+        await action
+    except Exception:
+        log.exception("pausing or resuming a consumer failed")
