@@ -1,7 +1,11 @@
 """Metrics, Sentry reports, Slack alerts and trace ids in logs, each a middleware."""
 
 from workerkit.observability.metrics import PrometheusMiddleware
+from workerkit.observability.scrub import Scrubber
+from workerkit.observability.sentry import SentryMiddleware
 
 __all__ = [
     "PrometheusMiddleware",
+    "Scrubber",
+    "SentryMiddleware",
 ]
