@@ -1,0 +1,130 @@
+"""Sentry reports for handler failures, tagged so an issue leads straight to its messages.
+
+By default only failures that end as dead letters are reported: a retry that later succeeds
+is noise in an error tracker (its log line and metric are enough). Everything an event
+carries, including local variables and log breadcrumbs, passes through the scrubber before
+the SDK sends it, so a password in a URL or a variable called ``token`` never leaves.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from workerkit.config import Settings
+from workerkit.errors import ConfigError
+from workerkit.middleware import Middleware
+from workerkit.observability.scrub import Scrubber, configured_secrets
+
+if TYPE_CHECKING:
+    from workerkit.context import Context
+
+log = logging.getLogger("workerkit.observability")
+
+#: which capture setting an outcome falls under; parked messages are dead letters in waiting
+OUTCOME_KIND = {"dead": "dead", "parked": "dead", "retry": "retry"}
+
+
+class SentryMiddleware(Middleware):
+    """Initialises sentry-sdk from ``settings.sentry`` when a DSN is set; otherwise inert.
+
+    The SDK is process-global: build one of these per process. ``capture`` overrides
+    ``settings.sentry.capture`` (``"dead"`` and/or ``"retry"``).
+    """
+
+    def __init__(self, settings: Settings, *, capture: Iterable[str] | None = None) -> None:
+        cfg = settings.sentry
+        self.capture = frozenset(capture if capture is not None else cfg.capture)
+        unknown = self.capture - set(OUTCOME_KIND.values())
+        if unknown:
+            raise ConfigError(
+                f"sentry.capture: unknown outcome(s) {sorted(unknown)}; use dead, retry"
+            )
+        self.scrubber = Scrubber(configured_secrets(settings))
+        self.enabled = cfg.dsn is not None
+        if cfg.dsn is None:
+            return
+        sdk = _import_sdk()
+        from sentry_sdk.integrations.logging import LoggingIntegration
+
+        sdk.init(
+            dsn=cfg.dsn.get_secret_value(),
+            environment=cfg.environment,
+            traces_sample_rate=cfg.traces_sample_rate,
+            before_send=self._before_send,
+            before_breadcrumb=self._before_breadcrumb,
+            # log lines stay breadcrumbs: events come from this middleware only, once per failure
+            integrations=[LoggingIntegration(level=logging.INFO, event_level=None)],
+            auto_enabling_integrations=False,
+            # Slack and other HTTP calls from this process get no sentry-trace headers
+            trace_propagation_targets=[],
+        )
+
+    def after_process_message(
+        self, ctx: Context | None, *, outcome: str, exception: BaseException | None, duration: float
+    ) -> None:
+        """Hands the event to the SDK's background transport; the post never runs here."""
+        if not self.enabled or exception is None or ctx is None:
+            return
+        kind = OUTCOME_KIND.get(outcome)
+        if kind not in self.capture:
+            return
+        import sentry_sdk
+
+        message_id = ctx.message.message_id or "-"
+        sentry_sdk.capture_exception(
+            exception,
+            level="error" if kind == "dead" else "warning",
+            tags={
+                "queue": ctx.queue,
+                "consumer": ctx.consumer,
+                "attempt": str(ctx.attempt),
+                "trace_id": ctx.trace_id,
+                "message_id": message_id,
+                "outcome": outcome,
+            },
+            contexts={
+                "workerkit message": {
+                    "routing_key": ctx.message.routing_key,
+                    "exchange": ctx.message.exchange,
+                    "redelivered": ctx.message.redelivered,
+                    "duration_s": round(duration, 3),
+                    "fallbacks": list(ctx.fallbacks),
+                }
+            },
+        )
+
+    def flush(self, timeout: float = 2.0) -> None:
+        """Blocks up to ``timeout``: call from a thread or at exit, never from a hook."""
+        if self.enabled:
+            import sentry_sdk
+
+            sentry_sdk.flush(timeout=timeout)
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Sends what is queued (blocking up to ``timeout``) and turns the SDK off."""
+        if self.enabled:
+            import sentry_sdk
+
+            sentry_sdk.get_client().close(timeout=timeout)
+            self.enabled = False
+
+    def _before_send(self, event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
+        scrubbed: dict[str, Any] = self.scrubber.data(event)
+        return scrubbed
+
+    def _before_breadcrumb(self, crumb: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
+        scrubbed: dict[str, Any] = self.scrubber.data(crumb)
+        return scrubbed
+
+
+def _import_sdk() -> Any:
+    try:
+        import sentry_sdk
+    except ImportError:
+        raise ConfigError(
+            "sentry.dsn is set but sentry-sdk is not installed; install it with: "
+            "pip install sentry-sdk"
+        ) from None
+    return sentry_sdk
