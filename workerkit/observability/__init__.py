@@ -3,9 +3,11 @@
 from workerkit.observability.metrics import PrometheusMiddleware
 from workerkit.observability.scrub import Scrubber
 from workerkit.observability.sentry import SentryMiddleware
+from workerkit.observability.slack import SlackAlertMiddleware
 
 __all__ = [
     "PrometheusMiddleware",
     "Scrubber",
     "SentryMiddleware",
+    "SlackAlertMiddleware",
 ]
