@@ -118,7 +118,7 @@ async def test_breaker_openings_from_another_thread_and_lost_connections_are_ale
         thread.join(5)
     slack.after_connection_state("connected", "")
     slack.after_connection_state("lost", "")
-    await wait_for(lambda: len("".join(texts(http_sink)).splitlines()) >= 2, what="two alerts")
+    await wait_for(lambda: len("\n".join(texts(http_sink)).splitlines()) >= 2, what="two alerts")
     await settled(slack)
     lines = sorted("\n".join(texts(http_sink)).splitlines())
     assert lines == [

@@ -4,6 +4,7 @@ from workerkit.observability.logformat import JsonFormatter, TextFormatter, conf
 from workerkit.observability.metrics import PrometheusMiddleware
 from workerkit.observability.scrub import Scrubber
 from workerkit.observability.sentry import SentryMiddleware
+from workerkit.observability.setup import close_middleware, default_middleware
 from workerkit.observability.slack import SlackAlertMiddleware
 from workerkit.observability.tracing import TraceFilter, TracingMiddleware, current_message
 
@@ -16,6 +17,8 @@ __all__ = [
     "TextFormatter",
     "TraceFilter",
     "TracingMiddleware",
+    "close_middleware",
     "configure_logging",
     "current_message",
+    "default_middleware",
 ]
