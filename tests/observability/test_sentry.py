@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import sentry_sdk
@@ -30,7 +31,7 @@ DIGEST_PASSWORD = "zk-digest-42bd1e"
 TOKEN = "tok-5e6f7a8b9c"
 
 
-def events(sink: RecordingServer) -> list[dict]:
+def events(sink: RecordingServer) -> list[dict[str, Any]]:
     """The event items of every envelope (header line, item header line, item line)."""
     found = []
     for body in sink.bodies():

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ log = logging.getLogger("tests.orders")
 
 
 @pytest.fixture
-def json_lines() -> Iterator[Callable[[], list[dict]]]:
+def json_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
     """Reads back every record that reached the root logger, as the JSON formatter wrote it."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
@@ -41,13 +42,13 @@ def json_lines() -> Iterator[Callable[[], list[dict]]]:
     log.setLevel(old_level)
 
 
-def ours(lines: list[dict]) -> list[dict]:
+def ours(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [line for line in lines if line["logger"] == "tests.orders"]
 
 
 @pytest.mark.integration
 async def test_a_message_published_from_a_handler_carries_the_incoming_trace_id(
-    amqp_url: str, queue_name: str, json_lines: Callable[[], list[dict]]
+    amqp_url: str, queue_name: str, json_lines: Callable[[], list[dict[str, Any]]]
 ) -> None:
     follow_up = f"{queue_name}.notify"
     app = App(
@@ -92,7 +93,7 @@ async def test_a_message_published_from_a_handler_carries_the_incoming_trace_id(
 
 @pytest.mark.integration
 async def test_concurrent_messages_keep_their_own_ids_in_log_lines(
-    amqp_url: str, queue_name: str, json_lines: Callable[[], list[dict]]
+    amqp_url: str, queue_name: str, json_lines: Callable[[], list[dict[str, Any]]]
 ) -> None:
     app = App(
         "test",
