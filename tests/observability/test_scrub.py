@@ -61,3 +61,14 @@ def test_values_under_secret_keys_are_replaced_and_other_data_is_kept() -> None:
         "headers": [{"Authorization": FILTERED, "x-trace-id": "t1"}],
         "client_secret": None,
     }
+
+
+def test_servers_in_configured_urls_stay_readable() -> None:
+    settings = Settings(
+        broker=BrokerSettings(url=SecretUrl("amqp://app:amqp-pw-123@mq.internal:5672/")),
+        deadletters=DeadLetterSettings(database_url=SecretUrl("sqlite:///var/dead.sqlite3")),
+    )
+    scrub = Scrubber(configured_secrets(settings))
+    assert scrub.text(
+        "amqp://app:amqp-pw-123@mq.internal:5672/ and sqlite:///var/dead.sqlite3"
+    ) == (f"amqp://app:{FILTERED}@mq.internal:5672/ and sqlite:///var/dead.sqlite3")

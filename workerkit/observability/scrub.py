@@ -8,6 +8,7 @@ webhook path, a value stored under a key such as ``password`` or ``api_token``).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -31,34 +32,33 @@ SLACK_HOOK = re.compile(r"https://hooks\.slack\.com/[^\s\"'<>]+")
 
 
 def configured_secrets(settings: Settings) -> list[str]:
-    """Every secret value in ``settings``, and the parts of each worth matching alone."""
-    values: list[str] = [
-        settings.broker.url.get_secret_value(),
-        settings.deadletters.database_url.get_secret_value(),
-    ]
-    for secret in (
-        settings.alerts.slack_webhook_url,
-        settings.sentry.dsn,
-        settings.zookeeper.admin_digest,
-    ):
-        if secret is not None:
-            values.append(secret.get_secret_value())
+    """Every secret value in ``settings``, and the parts of each worth matching alone.
+
+    Of the broker and database URLs only the password is secret: the rest tells an
+    operator which server failed. Webhook, DSN and digest are secret whole.
+    """
     found: list[str] = []
-    for value in values:
-        found.append(value)
-        try:
-            parts = urlsplit(value)
-        except ValueError:
-            continue
-        if parts.password:
-            found.append(parts.password)
-        if parts.username and parts.password is None and parts.scheme.startswith("http"):
-            found.append(parts.username)  # a Sentry DSN's public key
+    for url in (settings.broker.url, settings.deadletters.database_url):
+        found.append(_userinfo(url.get_secret_value())[1])
+    for secret in (settings.alerts.slack_webhook_url, settings.sentry.dsn):
+        if secret is not None:
+            value = secret.get_secret_value()
+            found.append(value)
+            found.append(_userinfo(value)[0])  # a DSN's public key is its user name
     if settings.zookeeper.admin_digest is not None:
-        _, _, password = settings.zookeeper.admin_digest.get_secret_value().partition(":")
-        found.append(password)
+        digest = settings.zookeeper.admin_digest.get_secret_value()
+        found += [digest, digest.partition(":")[2]]
     # short values (a default password such as "guest") would shred ordinary words
     return sorted({v for v in found if len(v) >= 6}, key=len, reverse=True)
+
+
+def _userinfo(url: str) -> tuple[str, str]:
+    """User name and password of ``url``, empty when absent or unparseable."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "", ""
+    return parts.username or "", parts.password or ""
 
 
 def is_secret_key(key: str) -> bool:
@@ -96,3 +96,30 @@ class Scrubber:
         if isinstance(value, list | tuple):
             return [self.data(v) for v in value]
         return value
+
+
+class ScrubFilter(logging.Filter):
+    """Scrubs each record's text and traceback before any handler formats it.
+
+    Failure lines quote exception messages, and those quote whatever the failing code had
+    in hand (a connection URL with its password, say). Install it on a handler; it rewrites
+    the record, so every later handler sees the scrubbed text too.
+    """
+
+    def __init__(self, scrubber: Scrubber) -> None:
+        super().__init__()
+        self.scrubber = scrubber
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string is the handler's to report
+            return True
+        clean = self.scrubber.text(text)
+        if clean != text:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.scrubber.text(record.exc_text)
+        return True
