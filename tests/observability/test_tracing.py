@@ -14,7 +14,7 @@ import pytest
 from tests.helpers import delete_queues, running_worker, wait_for
 from tests.observability.support import make_ctx
 from workerkit import App, Context, Message, Settings
-from workerkit.config import BrokerSettings, LogSettings, SecretUrl
+from workerkit.config import BrokerSettings, DeadLetterSettings, LogSettings, SecretUrl
 from workerkit.observability import (
     JsonFormatter,
     TextFormatter,
@@ -149,19 +149,25 @@ def test_text_lines_name_the_message_once() -> None:
     assert "trace=" not in outside
 
 
-def test_configure_logging_writes_json_with_extras_and_replaces_its_own_handler() -> None:
+def test_configure_logging_writes_scrubbed_json_with_extras_and_replaces_its_own_handler() -> None:
     root = logging.getLogger()
     old_level, old_handlers = root.level, list(root.handlers)
     stream = io.StringIO()
     try:
-        configure_logging(LogSettings(format="text"))
-        handler = configure_logging(LogSettings(level="WARNING", format="json"), stream)
+        configure_logging(Settings(log=LogSettings(format="text")))
+        settings = Settings(
+            log=LogSettings(level="WARNING", format="json"),
+            deadletters=DeadLetterSettings(
+                database_url=SecretUrl("postgresql://u:pg-pw-4242@db/x")
+            ),
+        )
+        handler = configure_logging(settings, stream)
         ours_now = [h for h in root.handlers if h not in old_handlers]
         assert ours_now == [handler]
         try:
-            raise KeyError("sku")
+            raise KeyError("sku at postgresql://u:pg-pw-4242@db/x")
         except KeyError:
-            log.warning("breaker moved", extra={"breaker": "tms-api"}, exc_info=True)
+            log.warning("db %s down", "pg-pw-4242", extra={"breaker": "tms-api"}, exc_info=True)
         log.info("too quiet to show")
     finally:
         for h in root.handlers[:]:
@@ -170,5 +176,7 @@ def test_configure_logging_writes_json_with_extras_and_replaces_its_own_handler(
         root.setLevel(old_level)
     [line] = [json.loads(x) for x in stream.getvalue().splitlines()]
     assert line["level"] == "WARNING" and line["breaker"] == "tms-api"
-    assert "KeyError: 'sku'" in line["exception"]
+    assert line["message"] == "db [Filtered] down"
+    assert "KeyError: 'sku at postgresql://u:[Filtered]@db/x'" in line["exception"]
+    assert "pg-pw-4242" not in stream.getvalue()
     assert logging.getLogger("aiormq").level == logging.WARNING

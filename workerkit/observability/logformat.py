@@ -13,7 +13,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from workerkit.config import LogSettings
+from workerkit.config import Settings
+from workerkit.observability.scrub import Scrubber, ScrubFilter, configured_secrets
 from workerkit.observability.tracing import FIELDS, NONE, TraceFilter
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s"
@@ -59,27 +60,31 @@ class JsonFormatter(logging.Formatter):
         for name, value in record.__dict__.items():
             if name not in _STANDARD and name not in FIELDS and name not in data:
                 data[name] = value
-        if record.exc_info:
-            data["exception"] = self.formatException(record.exc_info)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            data["exception"] = record.exc_text
         if record.stack_info:
             data["stack"] = record.stack_info
         return json.dumps(data, default=repr, ensure_ascii=False)
 
 
-def configure_logging(settings: LogSettings, stream: TextIO | None = None) -> logging.Handler:
-    """Install one root handler in the configured format and level; returns it.
+def configure_logging(settings: Settings, stream: TextIO | None = None) -> logging.Handler:
+    """Install one root handler in the format and level of ``settings.log``; returns it.
 
-    Calling it again replaces the handler it installed before instead of adding a second.
+    Lines are scrubbed of the secrets in ``settings`` (and of URL passwords). Calling it
+    again replaces the handler it installed before instead of adding a second.
     """
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.addFilter(TraceFilter())
-    handler.setFormatter(JsonFormatter() if settings.format == "json" else TextFormatter())
+    handler.addFilter(ScrubFilter(Scrubber(configured_secrets(settings))))
+    handler.setFormatter(JsonFormatter() if settings.log.format == "json" else TextFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):
         if any(isinstance(f, TraceFilter) for f in old.filters):
             root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(settings.level)
+    root.setLevel(settings.log.level)
     for name in QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
     return handler
