@@ -143,3 +143,38 @@ async def test_retries_are_reported_only_when_asked(
     if expected:
         assert found[0]["level"] == "warning"
         assert found[0]["tags"]["outcome"] == "retry"
+
+
+@pytest.mark.integration
+async def test_an_event_carries_the_breadcrumbs_of_its_own_message_only(
+    sentry_settings: Settings, http_sink: RecordingServer, queue_name: str, amqp_url: str
+) -> None:
+    sentry = SentryMiddleware(sentry_settings)
+    app = App("test", settings=sentry_settings, middleware=[sentry])
+    done: list[int] = []
+    crumbs = logging.getLogger("tests.sentry")
+
+    @app.consumer(queue_name, concurrency=4)
+    async def handle(message: Message) -> None:
+        n = message.body["n"]
+        crumbs.warning("step one of order %d", n)
+        await asyncio.sleep(0.05)  # the other handlers log in between
+        done.append(n)
+        if n == 0:
+            raise NonRetriable("order 0 is broken")
+
+    try:
+        async with running_worker(app):
+            for n in range(4):
+                await app.publish(queue_name, {"n": n})
+            await wait_for(lambda: len(done) == 4, 15, what="four messages")
+            await wait_for(lambda: events(http_sink), 15, what="an event at the fake Sentry")
+        await asyncio.to_thread(sentry.close)
+    finally:
+        await delete_queues(amqp_url, queue_name, f"{queue_name}.dead", f"{queue_name}.retriable")
+    [event] = events(http_sink)
+    messages = [c.get("message") for c in event["breadcrumbs"]["values"]]
+    assert "step one of order 0" in messages
+    assert not any(
+        m and m.startswith("step one of order") and m != "step one of order 0" for m in messages
+    )

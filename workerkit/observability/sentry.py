@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from workerkit.config import Settings
@@ -24,6 +26,11 @@ log = logging.getLogger("workerkit.observability")
 
 #: which capture setting an outcome falls under; parked messages are dead letters in waiting
 OUTCOME_KIND = {"dead": "dead", "parked": "dead", "retry": "retry"}
+
+#: the Sentry scope of the message handled in this task (each handler slot is a task)
+_message_scope: ContextVar[AbstractContextManager[Any] | None] = ContextVar(
+    "workerkit_sentry_scope", default=None
+)
 
 
 class SentryMiddleware(Middleware):
@@ -61,29 +68,43 @@ class SentryMiddleware(Middleware):
             trace_propagation_targets=[],
         )
 
+    def before_process_message(self, ctx: Context) -> None:
+        """A scope of its own per message: breadcrumbs of concurrent messages stay apart,
+        and anything the handler reports itself carries the message's tags."""
+        if not self.enabled:
+            return
+        import sentry_sdk
+
+        _leave_message_scope()  # a message whose after hook never came (it was requeued)
+        manager = sentry_sdk.isolation_scope()
+        scope = manager.__enter__()
+        scope.clear_breadcrumbs()
+        for key, value in _tags(ctx).items():
+            scope.set_tag(key, value)
+        _message_scope.set(manager)
+
     def after_process_message(
         self, ctx: Context | None, *, outcome: str, exception: BaseException | None, duration: float
     ) -> None:
         """Hands the event to the SDK's background transport; the post never runs here."""
-        if not self.enabled or exception is None or ctx is None:
-            return
+        try:
+            if self.enabled and exception is not None and ctx is not None:
+                self._report(ctx, outcome, exception, duration)
+        finally:
+            _leave_message_scope()
+
+    def _report(
+        self, ctx: Context, outcome: str, exception: BaseException, duration: float
+    ) -> None:
         kind = OUTCOME_KIND.get(outcome)
         if kind not in self.capture:
             return
         import sentry_sdk
 
-        message_id = ctx.message.message_id or "-"
         sentry_sdk.capture_exception(
             exception,
             level="error" if kind == "dead" else "warning",
-            tags={
-                "queue": ctx.queue,
-                "consumer": ctx.consumer,
-                "attempt": str(ctx.attempt),
-                "trace_id": ctx.trace_id,
-                "message_id": message_id,
-                "outcome": outcome,
-            },
+            tags={**_tags(ctx), "outcome": outcome},
             contexts={
                 "workerkit message": {
                     "routing_key": ctx.message.routing_key,
@@ -117,6 +138,23 @@ class SentryMiddleware(Middleware):
     def _before_breadcrumb(self, crumb: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
         scrubbed: dict[str, Any] = self.scrubber.data(crumb)
         return scrubbed
+
+
+def _tags(ctx: Context) -> dict[str, str]:
+    return {
+        "queue": ctx.queue,
+        "consumer": ctx.consumer,
+        "attempt": str(ctx.attempt),
+        "trace_id": ctx.trace_id,
+        "message_id": ctx.message.message_id or "-",
+    }
+
+
+def _leave_message_scope() -> None:
+    manager = _message_scope.get()
+    if manager is not None:
+        _message_scope.set(None)
+        manager.__exit__(None, None, None)
 
 
 def _import_sdk() -> Any:
