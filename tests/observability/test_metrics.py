@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import urllib.request
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from tests.observability.support import MemoryStore, make_ctx
 from workerkit import App, Message, NonRetriable, Settings
 from workerkit.breakers.events import State, StateChange
 from workerkit.config import BrokerSettings, SecretUrl
+from workerkit.errors import ConfigError
 from workerkit.observability import PrometheusMiddleware
 
 
@@ -64,6 +66,15 @@ async def test_the_exporter_serves_the_registry_on_the_configured_port() -> None
         metrics.stop_exporter()
     with pytest.raises(OSError):
         await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=2).read())
+
+
+def test_a_taken_port_is_refused_with_the_setting_to_change() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        metrics = PrometheusMiddleware(port=taken.getsockname()[1])
+        with pytest.raises(ConfigError, match="metrics.port: cannot serve metrics on 127.0.0.1"):
+            metrics.start_exporter()
 
 
 def test_worker_state_hooks_move_the_gauges() -> None:

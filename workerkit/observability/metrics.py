@@ -15,6 +15,7 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from workerkit.breakers.events import State
+from workerkit.errors import ConfigError
 from workerkit.middleware import Middleware
 
 if TYPE_CHECKING:
@@ -107,10 +108,17 @@ class PrometheusMiddleware(Middleware):
     # -- the HTTP exporter ----------------------------------------------------------------
 
     def start_exporter(self) -> None:
-        """Serve /metrics on ``host:port`` from a daemon thread; a bad port raises here."""
+        """Serve /metrics on ``host:port`` from a daemon thread. Call it before the worker
+        starts to refuse a taken port at once; the boot hook calls it otherwise."""
         if self.port is None or self._server is not None:
             return
-        self._server, self._thread = start_http_server(self.port, self.host, self.registry)
+        try:
+            self._server, self._thread = start_http_server(self.port, self.host, self.registry)
+        except OSError as exc:
+            raise ConfigError(
+                f"metrics.port: cannot serve metrics on {self.host}:{self.port} ({exc}); "
+                "choose a free port or unset metrics.port"
+            ) from None
         self.port = self._server.server_port
         log.info("metrics on http://%s:%d/metrics", self.host, self.port)
 
