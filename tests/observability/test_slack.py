@@ -106,6 +106,22 @@ async def test_each_group_has_its_own_throttle(
     assert len(http_sink.requests) == 2
 
 
+async def test_an_example_is_one_line_without_secrets_and_with_slack_markup_escaped(
+    slack: SlackAlertMiddleware, http_sink: RecordingServer
+) -> None:
+    ctx = make_ctx("orders<eu>", message_id=None)
+    error = ValueError("first line\n  second line at amqp://svc:pw-0001@mq/ & <b>")
+    slack.after_process_message(ctx, outcome="parked", exception=error, duration=0.1)
+    await wait_for(lambda: http_sink.requests, what="the post")
+    [text] = texts(http_sink)
+    assert text == (
+        "orders&lt;eu&gt;: 1 dead letter of ValueError parked in orders&lt;eu&gt;.dead "
+        "(dead-letter database unreachable) in the last 1 s; first: id=- trace=trace-1: "
+        "ValueError: first line second line at amqp://svc:[Filtered]@mq/ &amp; &lt;b&gt;; "
+        "see `workerkit dead-letters groups --queue orders&lt;eu&gt;`"
+    )
+
+
 async def test_breaker_openings_from_another_thread_and_lost_connections_are_alerted(
     slack: SlackAlertMiddleware, http_sink: RecordingServer
 ) -> None:

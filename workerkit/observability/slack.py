@@ -77,7 +77,8 @@ class SlackAlertMiddleware(Middleware):
             return
         error = type(exception).__name__ if exception is not None else "unknown error"
         queue = ctx.queue
-        example = f"id={ctx.message.message_id} trace={ctx.trace_id}: {error}: {exception}"
+        message_id = ctx.message.message_id or "-"
+        example = f"id={message_id} trace={ctx.trace_id}: {error}: {exception}"
         detail = {
             "dead": f"of {error}",
             "parked": f"of {error} parked in {queue}.dead (dead-letter database unreachable)",
@@ -115,7 +116,8 @@ class SlackAlertMiddleware(Middleware):
             )
 
     def _add(self, key: tuple[str, ...], *, example: str, **kwargs: Any) -> None:
-        example = self.scrubber.text(example)[:EXAMPLE_CHARS]
+        # one line per group: a multi-line error message is folded onto it
+        example = " ".join(self.scrubber.text(example).split())[:EXAMPLE_CHARS]
         self.book.add(key, example=example, **kwargs)
         self._ensure_sender()
         self._wake.set()
