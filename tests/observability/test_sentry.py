@@ -31,13 +31,13 @@ DIGEST_PASSWORD = "zk-digest-42bd1e"
 TOKEN = "tok-5e6f7a8b9c"
 
 
-def events(sink: RecordingServer) -> list[dict[str, Any]]:
-    """The event items of every envelope (header line, item header line, item line)."""
+def events(sink: RecordingServer, kind: str = "event") -> list[dict[str, Any]]:
+    """The items of one type in every envelope (header line, item header line, item line)."""
     found = []
     for body in sink.bodies():
         lines = body.split(b"\n")
         for header, item in zip(lines[1::2], lines[2::2], strict=False):
-            if json.loads(header).get("type") == "event":
+            if json.loads(header).get("type") == kind:
                 found.append(json.loads(item))
     return found
 
@@ -178,3 +178,38 @@ async def test_an_event_carries_the_breadcrumbs_of_its_own_message_only(
     assert not any(
         m and m.startswith("step one of order") and m != "step one of order 0" for m in messages
     )
+
+
+@pytest.mark.integration
+async def test_with_tracing_on_each_message_is_a_transaction_under_its_own_trace_id(
+    amqp_url: str, http_sink: RecordingServer, queue_name: str
+) -> None:
+    settings = Settings(
+        broker=BrokerSettings(url=SecretUrl(amqp_url)),
+        sentry=SentrySettings(
+            dsn=Secret(f"http://publickey123@127.0.0.1:{http_sink.port}/1"),
+            traces_sample_rate=1.0,
+        ),
+    )
+    sentry = SentryMiddleware(settings)
+    app = App("test", settings=settings, middleware=[sentry])
+    done: list[int] = []
+
+    @app.consumer(queue_name)
+    async def handle(message: Message) -> None:
+        done.append(1)
+
+    trace = "0123456789abcdef0123456789abcdef"
+    try:
+        async with running_worker(app):
+            await app.publish(queue_name, {"order": 9}, trace_id=trace)
+            await wait_for(lambda: done, 15, what="the message")
+        await asyncio.to_thread(sentry.close)
+    finally:
+        sentry_sdk.get_client().close(timeout=2)
+        await delete_queues(amqp_url, queue_name, f"{queue_name}.dead", f"{queue_name}.retriable")
+    [tx] = events(http_sink, "transaction")
+    assert tx["transaction"] == app.consumers[queue_name].name
+    assert tx["contexts"]["trace"]["trace_id"] == trace
+    assert tx["contexts"]["trace"]["status"] == "ok"
+    assert tx["tags"]["queue"] == queue_name

@@ -9,6 +9,7 @@ the SDK sends it, so a password in a URL or a variable called ``token`` never le
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from workerkit.config import Settings
 from workerkit.errors import ConfigError
+from workerkit.message import new_id
 from workerkit.middleware import Middleware
 from workerkit.observability.scrub import Scrubber, configured_secrets
 
@@ -26,9 +28,11 @@ log = logging.getLogger("workerkit.observability")
 
 #: which capture setting an outcome falls under; parked messages are dead letters in waiting
 OUTCOME_KIND = {"dead": "dead", "parked": "dead", "retry": "retry"}
+SENTRY_TRACE_ID = re.compile(r"[0-9a-f]{32}")
 
-#: the Sentry scope of the message handled in this task (each handler slot is a task)
-_message_scope: ContextVar[AbstractContextManager[Any] | None] = ContextVar(
+#: the Sentry scope, and transaction if traced, of the message handled in this task
+#: (each handler slot is a task with its own context)
+_message_scope: ContextVar[tuple[AbstractContextManager[Any], Any] | None] = ContextVar(
     "workerkit_sentry_scope", default=None
 )
 
@@ -50,6 +54,8 @@ class SentryMiddleware(Middleware):
             )
         self.scrubber = Scrubber(configured_secrets(settings))
         self.enabled = cfg.dsn is not None
+        #: a transaction per message, when ``traces_sample_rate`` asks for any
+        self.traced = self.enabled and cfg.traces_sample_rate > 0
         if cfg.dsn is None:
             return
         sdk = _import_sdk()
@@ -60,6 +66,7 @@ class SentryMiddleware(Middleware):
             environment=cfg.environment,
             traces_sample_rate=cfg.traces_sample_rate,
             before_send=self._before_send,
+            before_send_transaction=self._before_send,
             before_breadcrumb=self._before_breadcrumb,
             # log lines stay breadcrumbs: events come from this middleware only, once per failure
             integrations=[LoggingIntegration(level=logging.INFO, event_level=None)],
@@ -75,13 +82,23 @@ class SentryMiddleware(Middleware):
             return
         import sentry_sdk
 
-        _leave_message_scope()  # a message whose after hook never came (it was requeued)
+        _leave_message_scope("cancelled")  # a message whose after hook never came (requeued)
         manager = sentry_sdk.isolation_scope()
         scope = manager.__enter__()
         scope.clear_breadcrumbs()
         for key, value in _tags(ctx).items():
             scope.set_tag(key, value)
-        _message_scope.set(manager)
+        transaction = None
+        if self.traced:  # sampled by traces_sample_rate; a no-op span when not sampled
+            transaction = sentry_sdk.start_transaction(
+                op="queue.process",
+                name=ctx.consumer,
+                source="task",
+                # our trace ids are uuid4 hex like Sentry's: one id finds logs and trace alike
+                trace_id=ctx.trace_id if SENTRY_TRACE_ID.fullmatch(ctx.trace_id) else new_id(),
+            )
+            transaction.__enter__()
+        _message_scope.set((manager, transaction))
 
     def after_process_message(
         self, ctx: Context | None, *, outcome: str, exception: BaseException | None, duration: float
@@ -91,7 +108,7 @@ class SentryMiddleware(Middleware):
             if self.enabled and exception is not None and ctx is not None:
                 self._report(ctx, outcome, exception, duration)
         finally:
-            _leave_message_scope()
+            _leave_message_scope("ok" if outcome == "ok" else "internal_error")
 
     def _report(
         self, ctx: Context, outcome: str, exception: BaseException, duration: float
@@ -150,11 +167,16 @@ def _tags(ctx: Context) -> dict[str, str]:
     }
 
 
-def _leave_message_scope() -> None:
-    manager = _message_scope.get()
-    if manager is not None:
-        _message_scope.set(None)
-        manager.__exit__(None, None, None)
+def _leave_message_scope(status: str) -> None:
+    current = _message_scope.get()
+    if current is None:
+        return
+    _message_scope.set(None)
+    manager, transaction = current
+    if transaction is not None:
+        transaction.set_status(status)
+        transaction.__exit__(None, None, None)
+    manager.__exit__(None, None, None)
 
 
 def _import_sdk() -> Any:
