@@ -213,3 +213,10 @@ async def test_with_tracing_on_each_message_is_a_transaction_under_its_own_trace
     assert tx["contexts"]["trace"]["trace_id"] == trace
     assert tx["contexts"]["trace"]["status"] == "ok"
     assert tx["tags"]["queue"] == queue_name
+
+
+def test_a_malformed_dsn_is_a_config_error_that_does_not_show_it() -> None:
+    settings = Settings(sentry=SentrySettings(dsn=Secret("not-a-dsn-9f8e7d")))
+    with pytest.raises(ConfigError, match="sentry.dsn: not a usable Sentry DSN") as caught:
+        SentryMiddleware(settings)
+    assert "9f8e7d" not in str(caught.value)

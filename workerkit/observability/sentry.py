@@ -60,20 +60,25 @@ class SentryMiddleware(Middleware):
             return
         sdk = _import_sdk()
         from sentry_sdk.integrations.logging import LoggingIntegration
+        from sentry_sdk.utils import BadDsn
 
-        sdk.init(
-            dsn=cfg.dsn.get_secret_value(),
-            environment=cfg.environment,
-            traces_sample_rate=cfg.traces_sample_rate,
-            before_send=self._before_send,
-            before_send_transaction=self._before_send,
-            before_breadcrumb=self._before_breadcrumb,
-            # log lines stay breadcrumbs: events come from this middleware only, once per failure
-            integrations=[LoggingIntegration(level=logging.INFO, event_level=None)],
-            auto_enabling_integrations=False,
-            # Slack and other HTTP calls from this process get no sentry-trace headers
-            trace_propagation_targets=[],
-        )
+        try:
+            sdk.init(
+                dsn=cfg.dsn.get_secret_value(),
+                environment=cfg.environment,
+                traces_sample_rate=cfg.traces_sample_rate,
+                before_send=self._before_send,
+                before_send_transaction=self._before_send,
+                before_breadcrumb=self._before_breadcrumb,
+                # log lines stay breadcrumbs: events come from this middleware, once a failure
+                integrations=[LoggingIntegration(level=logging.INFO, event_level=None)],
+                auto_enabling_integrations=False,
+                # Slack and other HTTP calls from this process get no sentry-trace headers
+                trace_propagation_targets=[],
+            )
+        except BadDsn as exc:  # the DSN is a secret: show the reason, scrubbed of it
+            reason = self.scrubber.text(str(exc))
+            raise ConfigError(f"sentry.dsn: not a usable Sentry DSN ({reason})") from None
 
     def before_process_message(self, ctx: Context) -> None:
         """A scope of its own per message: breadcrumbs of concurrent messages stay apart,
