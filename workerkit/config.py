@@ -155,10 +155,14 @@ class SentrySettings(Section):
     dsn: Secret | None = None
     environment: str = "production"
     traces_sample_rate: float = Field(0.0, ge=0, le=1)
+    #: outcomes reported: "dead" (also covers parked dead letters) and/or "retry"
+    capture: tuple[Literal["dead", "retry"], ...] = ("dead",)
 
 
 class MetricsSettings(Section):
     port: int | None = Field(None, ge=0, le=65535)
+    #: the exporter listens on this address only; 0.0.0.0 exposes it to the network
+    host: str = "127.0.0.1"
 
 
 class LogSettings(Section):
