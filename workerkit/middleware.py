@@ -26,7 +26,8 @@ class Middleware:
     def after_process_message(
         self, ctx: Context, *, outcome: str, exception: BaseException | None, duration: float
     ) -> None:
-        """``outcome`` is one of ``ok``, ``retry``, ``dead``, ``parked``, ``invalid``."""
+        """``outcome`` is one of ``ok``, ``retry``, ``dead``, ``parked``, ``invalid`` or
+        ``requeued`` (the failure could not be recorded; the broker redelivers it)."""
 
     def after_consumer_paused(self, queue: str, reasons: frozenset[str]) -> None: ...
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import logging
 import os
 import sys
 
@@ -15,6 +14,7 @@ from workerkit.cli import exitcodes
 from workerkit.cli.common import fail, handle_errors, settings_from
 from workerkit.config import CONFIG_ENV
 from workerkit.errors import ConfigError
+from workerkit.observability import close_middleware, configure_logging, default_middleware
 from workerkit.worker.runner import run_worker
 
 
@@ -33,17 +33,6 @@ def load_app(target: str) -> App:
     return app
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("aiormq").setLevel(logging.WARNING)
-    logging.getLogger("aio_pika").setLevel(logging.WARNING)
-    logging.getLogger("kazoo").setLevel(logging.WARNING)
-
-
 @click.command("run")
 @click.argument("target")
 @click.option("--queue", "-q", "queues", multiple=True, help="Run only this queue (repeatable).")
@@ -55,8 +44,15 @@ def run(ctx: click.Context, target: str, queues: tuple[str, ...]) -> None:
     if config_path:  # the app module reads it when it builds its App
         os.environ[CONFIG_ENV] = str(config_path)
     settings = settings_from(ctx)
-    setup_logging(settings.log.level)
+    configure_logging(settings)
     app = load_app(target)
     if not app.consumers:
         fail(f"{target} has no consumers", exitcodes.RET_CONFIG)
-    sys.exit(asyncio.run(run_worker(app, list(queues) or None)))
+    chain = default_middleware(app.settings)
+    for middleware in chain:
+        app.add_middleware(middleware)
+    try:
+        code = asyncio.run(run_worker(app, list(queues) or None))
+    finally:
+        close_middleware(chain, timeout=2.0)
+    sys.exit(code)

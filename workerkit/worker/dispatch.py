@@ -9,6 +9,7 @@ committed, or parking copy confirmed). If that step fails the delivery is left t
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import time
@@ -23,7 +24,7 @@ from pydantic import ValidationError
 
 from workerkit.consumer import Consumer
 from workerkit.context import Context
-from workerkit.errors import InvalidMessage, PublishError
+from workerkit.errors import InvalidMessage
 from workerkit.message import (
     ERROR_HISTORY_HEADER,
     ERROR_MESSAGE_HEADER,
@@ -147,7 +148,9 @@ class Dispatcher:
                 call = (
                     (lambda: c.handler(arg, ctx)) if c.takes_context else (lambda: c.handler(arg))
                 )
-                await asyncio.get_running_loop().run_in_executor(self.executor, call)
+                # copy the context so log lines in the thread keep the message's trace id
+                run = contextvars.copy_context().run
+                await asyncio.get_running_loop().run_in_executor(self.executor, run, call)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -197,7 +200,7 @@ class Dispatcher:
                 log.debug("traceback of %s:\n%s", where, failure.traceback)
                 assert decision.reason != "retry"
                 outcome = await self.sink.dead(delivery, attempt, decision.reason, failure)
-        except (PublishError, OSError, RuntimeError) as store_exc:
+        except Exception as store_exc:  # noqa: BLE001 - whatever failed, keep the message
             # the outcome could not be made durable: leave the message to the broker
             log.error(
                 "%s: could not record its failure (%s); it will be redelivered",
@@ -206,16 +209,38 @@ class Dispatcher:
             )
             await asyncio.sleep(1.0)  # no hot requeue loop while the broker or DB is sick
             self.settle(delivery, "requeue")
-            return
-        self.settle(delivery, "ack")
-        if self._emit and ctx is not None:
+            outcome = "requeued"
+        else:
+            self.settle(delivery, "ack")
+            if decision.reason == "invalid" and outcome == "dead":
+                outcome = "invalid"
+        if self._emit:
             self._emit(
                 "after_process_message",
-                ctx,
+                ctx if ctx is not None else self._bare_context(delivery),
                 outcome=outcome,
                 exception=exc,
                 duration=time.perf_counter() - started,
             )
+
+    def _bare_context(self, delivery: DeliveredMessage) -> Context:
+        """For hooks about a message that could not be parsed: what is known of it."""
+        props = delivery.header.properties
+        headers = props.headers if isinstance(props.headers, dict) else {}
+        message = Message(
+            body=None,
+            raw=delivery.body,
+            headers=headers,
+            message_id=props.message_id,
+            content_type=props.content_type,
+            routing_key=frame(delivery).routing_key or "",
+            exchange=frame(delivery).exchange or "",
+            retry_count=_attempt_or_one(delivery) - 1,
+            trace_id=parse_trace_id(headers),
+        )
+        return Context(
+            message, queue=self.consumer.queue, consumer=self.consumer.name, publisher=None
+        )
 
 
 def _attempt_or_one(delivery: DeliveredMessage) -> int:
