@@ -22,6 +22,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 from workerkit.broker.connection import connect
 from workerkit.broker.publisher import Publisher
 from workerkit.errors import BrokerUnavailable, ConfigError
+from workerkit.worker.concurrency import ConcurrencyController
 from workerkit.worker.consuming import ConsumerRuntime
 from workerkit.worker.failures import DeadLetterStoreLike
 
@@ -62,11 +63,23 @@ class Worker:
             )
             for q in selected
         }
+        self.controllers = {
+            q: ConcurrencyController.for_runtime(
+                r,
+                r.consumer.min_concurrency,
+                r.consumer.max_concurrency,
+                settings=self.settings.worker,
+                middleware=app.middleware,
+            )
+            for q, r in self.runtimes.items()
+            if r.consumer.elastic
+        }
         self.install_signals = install_signals
         self.connected = asyncio.Event()
         self.on_start: list[StartHook] = []
         self.background: list[asyncio.Task[Any]] = []
         self._stop: asyncio.Event | None = None
+        self._scaling: list[asyncio.Task[None]] = []
         self._signals = 0
 
     # -- control --------------------------------------------------------------------------
@@ -133,6 +146,12 @@ class Worker:
         )
         for runtime in self.runtimes.values():
             await runtime.attach(connection)
+        if not self._scaling:
+            # once: controllers outlive reconnects and skip their ticks while detached
+            for queue, controller in self.controllers.items():
+                task = asyncio.create_task(controller.run(), name=f"concurrency {queue}")
+                self._scaling.append(task)
+                self.background.append(task)
         self.connected.set()
         log.info("connected; consuming %s", ", ".join(self.runtimes))
         self.app.middleware.emit("after_connection_state", "connected", "")
@@ -170,6 +189,8 @@ class Worker:
         self.app.middleware.emit("before_worker_shutdown", list(self.runtimes))
         for task in self.background:
             task.cancel()
+        if self._scaling:  # a controller may be between resize and prefetch: let it stop
+            await asyncio.wait(self._scaling, timeout=1.0)
         grace = self.settings.worker.grace_period
         results = await asyncio.gather(*(r.shutdown(grace) for r in self.runtimes.values()))
         if not all(results):
