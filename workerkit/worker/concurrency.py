@@ -25,10 +25,11 @@ part of a key's messages, so ordering across processes needs routing by key to s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -81,19 +82,18 @@ class ConcurrencyController:
         middleware: MiddlewareChain,
         interval: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.runtime = runtime
         self.policy = policy
         self.middleware = middleware
         self.interval = interval
         self.clock = clock
-        self.sleep = sleep
         self.history: deque[Change] = deque(maxlen=HISTORY_LIMIT)
         self._samples: deque[Sample] = deque(maxlen=64)
         self._since = clock()
         self._depth = 0
         self._depth_at = -DEPTH_INTERVAL - 1.0
+        self._stopping = asyncio.Event()
 
     @classmethod
     def for_runtime(
@@ -114,15 +114,21 @@ class ConcurrencyController:
         return cls(runtime, policy, middleware=middleware, interval=interval)
 
     async def run(self) -> None:
-        """Tick until cancelled. A failing tick is logged and the next one tries again."""
-        while True:
+        """Tick until :meth:`stop`. A failing tick is logged and the next one tries again."""
+        while not self._stopping.is_set():
             try:
                 await self.tick()
             except (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException) as exc:
                 log.debug("concurrency of %s not sampled: %s", self.runtime.queue, exc)
             except Exception:
                 log.exception("concurrency controller of %s failed; retrying", self.runtime.queue)
-            await self.sleep(self.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.interval)
+
+    def stop(self) -> None:
+        """End :meth:`run` after the current tick. Prefer this to cancelling the task: aiormq
+        closes a channel whose RPC is cancelled, and with it every unacked delivery."""
+        self._stopping.set()
 
     async def tick(self) -> Change | None:
         """Sample once, decide, apply. Does nothing while the consumer is detached."""
@@ -137,7 +143,7 @@ class ConcurrencyController:
         rt = self.runtime
         now = self.clock()
         if rt.busy >= rt.target or now - self._depth_at >= DEPTH_INTERVAL:
-            depth = await rt.poll_depth()
+            depth = await asyncio.shield(rt.poll_depth())
             if depth is None:
                 return None
             self._depth, self._depth_at = depth, now
@@ -156,7 +162,7 @@ class ConcurrencyController:
             "after_concurrency_change", rt.queue, change.old, change.new, change.why
         )
         try:
-            await rt.set_prefetch(change.new)
+            await asyncio.shield(rt.set_prefetch(change.new))
         except (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException) as exc:
             # the channel is going away; the next attach subscribes with the new target
             log.debug("prefetch of %s not moved to %d: %s", rt.queue, change.new, exc)

@@ -187,10 +187,13 @@ class Worker:
 
     async def _shutdown(self, connection: aio_pika.abc.AbstractConnection | None) -> int:
         self.app.middleware.emit("before_worker_shutdown", list(self.runtimes))
+        # controllers stop between ticks: a cancelled RPC would close the consumer's channel
+        for controller in self.controllers.values():
+            controller.stop()
+        if self._scaling:
+            await asyncio.wait(self._scaling, timeout=5.0)
         for task in self.background:
             task.cancel()
-        if self._scaling:  # a controller may be between resize and prefetch: let it stop
-            await asyncio.wait(self._scaling, timeout=1.0)
         grace = self.settings.worker.grace_period
         results = await asyncio.gather(*(r.shutdown(grace) for r in self.runtimes.values()))
         if not all(results):
