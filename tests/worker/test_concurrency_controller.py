@@ -22,6 +22,7 @@ class FakeRuntime:
         self.busy = 0
         self.ready = 0
         self.latency = 0.05
+        self.busy_seconds = 0.0
         self.depth: int | None = 0
         self.polls = 0
         self.prefetches: list[int] = []
@@ -57,8 +58,11 @@ def make() -> tuple[ConcurrencyController, FakeRuntime, FakeClock, Recorder]:
 
 
 async def ticks(controller: ConcurrencyController, clock: FakeClock, n: int) -> None:
+    runtime = controller.runtime
+    assert isinstance(runtime, FakeRuntime)
     for _ in range(n):
         clock.now += 0.2
+        runtime.busy_seconds += runtime.busy * 0.2
         await controller.tick()
 
 

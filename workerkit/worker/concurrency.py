@@ -56,6 +56,9 @@ class Scalable(Protocol):
     latency: float
 
     @property
+    def busy_seconds(self) -> float: ...
+
+    @property
     def ready(self) -> int: ...
 
     def resize(self, n: int) -> None: ...
@@ -93,6 +96,7 @@ class ConcurrencyController:
         self._since = clock()
         self._depth = 0
         self._depth_at = -DEPTH_INTERVAL - 1.0
+        self._last: tuple[float, float] | None = None  # (clock, busy_seconds) of the last sample
         self._stopping = asyncio.Event()
 
     @classmethod
@@ -140,14 +144,22 @@ class ConcurrencyController:
         return await self.apply(decision) if decision is not None else None
 
     async def sample(self) -> Sample | None:
+        """Measure the runtime. The queue depth costs a round trip, so it is polled every tick
+        only while it matters (slots busy, or messages were waiting), else once a second."""
         rt = self.runtime
-        now = self.clock()
-        if rt.busy >= rt.target or now - self._depth_at >= DEPTH_INTERVAL:
+        now, busy_seconds = self.clock(), rt.busy_seconds
+        used, span = float(rt.busy), 0.0
+        if self._last is not None and now > self._last[0]:
+            span = now - self._last[0]
+            used = (busy_seconds - self._last[1]) / span
+        self._last = (now, busy_seconds)
+        loaded = used >= rt.target * self.policy.full_at or rt.busy >= rt.target
+        if loaded or self._depth > 0 or now - self._depth_at >= DEPTH_INTERVAL:
             depth = await asyncio.shield(rt.poll_depth())
             if depth is None:
                 return None
             self._depth, self._depth_at = depth, now
-        return Sample(at=now, busy=rt.busy, ready=rt.ready, depth=self._depth, latency=rt.latency)
+        return Sample(now, rt.busy, rt.ready, self._depth, rt.latency, used, span)
 
     async def apply(self, decision: Decision) -> Change:
         """Resize the slots and move the prefetch with them; record, log and announce it."""

@@ -74,6 +74,8 @@ class ConsumerRuntime:
         self.busy = 0
         self.handled = 0
         self.latency = 0.0
+        self._busy_seconds = 0.0
+        self._busy_mark = time.perf_counter()
         self.depth: int | None = None
         self._inbox: asyncio.Queue[Keyed] = asyncio.Queue()
         self._slots: set[asyncio.Task[None]] = set()
@@ -262,8 +264,7 @@ class ConsumerRuntime:
                 self._idle.add(me)
                 delivery, key = await inbox.get()
                 self._idle.discard(me)
-                self.busy += 1
-                started = time.perf_counter()
+                started = self._count_busy(+1)
                 try:
                     await process(delivery)
                 except Exception:
@@ -272,9 +273,9 @@ class ConsumerRuntime:
                     await asyncio.sleep(1.0)
                     self._settle(delivery, "requeue")
                 finally:
-                    self.busy -= 1
+                    ended = self._count_busy(-1)
                     self.handled += 1
-                    self.latency += (time.perf_counter() - started - self.latency) * LATENCY_WEIGHT
+                    self.latency += (ended - started - self.latency) * LATENCY_WEIGHT
                     if key is not None:
                         self._release_key(key)
                 if len(self._slots) > self.target:
@@ -282,6 +283,20 @@ class ConsumerRuntime:
         finally:
             self._idle.discard(me)
             self._slots.discard(me)
+
+    def _count_busy(self, delta: int) -> float:
+        """Change ``busy``, first adding the slot-seconds spent at the old value."""
+        now = time.perf_counter()
+        self._busy_seconds += self.busy * (now - self._busy_mark)
+        self._busy_mark = now
+        self.busy += delta
+        return now
+
+    @property
+    def busy_seconds(self) -> float:
+        """Slot-seconds spent in handlers so far: its rate of change is the mean of ``busy``,
+        which the concurrency controller reads between two samples."""
+        return self._busy_seconds + self.busy * (time.perf_counter() - self._busy_mark)
 
     @property
     def waiting(self) -> int:

@@ -5,15 +5,20 @@ list of made-up samples and no event loop, broker or waiting.
 
 The rules, and why they do not flap:
 
-- Up: every slot has been busy while messages waited (prefetched here or ready in the
-  broker queue) for ``up_after`` seconds. One step goes straight to the number of slots that
+- Up: the slots have been full while messages waited (prefetched here or ready in the
+  broker queue) for ``up_after`` seconds. Full means busy at this instant, or busy at least
+  ``full_at`` of the time since the previous sample: with prefetch equal to the slots, a slot
+  waits one broker round trip for its next message after each ack, so a saturated consumer
+  rarely shows every slot busy at one instant. One step goes straight to the number of slots that
   would drain the backlog within ``horizon`` at the measured handler latency, at least one
   more, at most the maximum. A large backlog reaches the maximum in one step; a trickle adds
   one slot at a time.
-- Down: for a whole ``down_after`` window since the last change, the peak of busy slots
-  (plus messages ready to start) stayed below the current concurrency. The new value keeps
-  ``headroom`` above that peak, never below the minimum. Because it stays above the peak
-  seen, a steady load does not saturate the new value and cannot trigger the next raise.
+- Down: for a whole ``down_after`` window since the last change, nothing waited and the peak
+  of busy slots stayed below the current concurrency. The new value keeps ``headroom`` above
+  that peak, never below the minimum. Because it stays above the peak seen, a steady load
+  does not saturate the new value and cannot trigger the next raise. Idle slots while the
+  queue holds messages do not count: with prefetch equal to the slots, a slot waits for the
+  broker's next delivery after each ack, and that gap is not a lack of work.
 - Hysteresis comes from the asymmetry: raising needs a short, unbroken saturation, lowering
   needs a full window of idle slots counted from the last change in either direction.
 """
@@ -30,13 +35,16 @@ EPSILON = 1e-3
 
 @dataclass(frozen=True)
 class Sample:
-    """What the controller measured at one moment."""
+    """What the controller measured at ``at``; ``used`` is the mean of busy slots over the
+    ``span`` seconds before it."""
 
     at: float
     busy: int
     ready: int
     depth: int
     latency: float
+    used: float = 0.0
+    span: float = 0.0
 
     @property
     def backlog(self) -> int:
@@ -57,6 +65,7 @@ class ScalingPolicy:
     down_after: float = 1.0
     horizon: float = 1.0
     headroom: float = 0.25
+    full_at: float = 0.75
 
     def __post_init__(self) -> None:
         if not 1 <= self.minimum <= self.maximum:
@@ -75,21 +84,21 @@ class ScalingPolicy:
         if current >= self.maximum:
             return None
         start = len(samples)
-        while start > 0 and _saturated(samples[start - 1], current):
+        while start > 0 and self.saturated(samples[start - 1], current):
             start -= 1
         if start == len(samples):
             return None
-        last = samples[-1]
-        if last.at - samples[start].at < self.up_after - EPSILON:
+        last, first = samples[-1], samples[start]
+        if last.at - (first.at - first.span) < self.up_after - EPSILON:
             return None
         if last.latency > 0:
-            need = last.busy + math.ceil(last.backlog * last.latency / self.horizon)
+            need = current + math.ceil(last.backlog * last.latency / self.horizon)
         else:
-            need = last.busy + last.backlog
+            need = current + last.backlog
         new = min(self.maximum, max(current + 1, need))
         return Decision(
             new,
-            f"all {current} slots busy, {last.backlog} waiting, "
+            f"{last.used:.1f} of {current} slots busy, {last.backlog} waiting, "
             f"{last.latency * 1000:.0f} ms per message",
         )
 
@@ -98,12 +107,14 @@ class ScalingPolicy:
         if current <= self.minimum or now - since < self.down_after - EPSILON:
             return None
         window = [s for s in samples if s.at >= now - self.down_after - EPSILON]
-        peak = max(s.busy + s.ready for s in window)
+        if any(s.backlog for s in window):
+            return None
+        peak = max(s.busy for s in window)
         new = max(self.minimum, math.ceil(peak * (1 + self.headroom)))
         if new >= current:
             return None
         return Decision(new, f"at most {peak} of {current} slots busy for {self.down_after:g}s")
 
-
-def _saturated(sample: Sample, current: int) -> bool:
-    return sample.busy >= current and sample.backlog > 0
+    def saturated(self, sample: Sample, current: int) -> bool:
+        full = sample.busy >= current or sample.used >= current * self.full_at
+        return full and sample.backlog > 0
