@@ -4,6 +4,7 @@ and the prefetch window follows it, on classic and quorum queues."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import threading
 import time
@@ -13,6 +14,7 @@ import pytest
 
 from workerkit.app import App
 from workerkit.message import Message
+from workerkit.middleware import Middleware
 from workerkit.worker.concurrency import Change
 from workerkit.worker.scaling import Decision
 
@@ -127,3 +129,70 @@ async def test_a_sync_handler_gets_threads_as_concurrency_rises_and_never_more_t
 
     assert any(c.new == 20 for c in history), history
     assert 5 < len(threads) <= 20
+
+
+class ConnectionStates(Middleware):
+    def __init__(self) -> None:
+        self.states: list[str] = []
+
+    def after_connection_state(self, state: str, detail: str) -> None:
+        self.states.append(state)
+
+
+def close_this_process_connections() -> None:
+    """Have the broker close this process's worker connection, as a broker restart would.
+    Only the connection named after this process: other tests may share the broker."""
+    listing = subprocess.run(
+        ["rabbitmqctl", "list_connections", "-q", "pid", "client_properties"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    mine = f'"workerkit {os.getpid()}"'
+    pids = [line.split("\t")[0] for line in listing.splitlines() if mine in line]
+    assert pids, f"no connection named {mine}"
+    for pid in pids:
+        subprocess.run(["rabbitmqctl", "close_connection", pid, "test"], check=True, timeout=30)
+
+
+async def test_after_a_reconnect_the_consumer_resubscribes_with_the_current_target(
+    queue_name: str, running: Any, until: Any
+) -> None:
+    recorder = ConnectionStates()
+    app = App("elastic-test", middleware=[recorder])
+
+    @app.consumer(queue_name)
+    async def handle(message: Message) -> None: ...
+
+    async with running(app) as worker:
+        controller = worker.controllers[queue_name]
+        controller.stop()  # hold the value the test sets
+        await controller.apply(Decision(12, "test"))
+        close_this_process_connections()
+        await until(lambda: recorder.states.count("connected") == 2, 20, "a reconnect")
+        assert consumers_prefetch(queue_name) == [12]
+        assert worker.runtimes[queue_name].slots == 12
+
+
+async def test_the_controller_keeps_working_after_a_reconnect(
+    queue_name: str, running: Any, until: Any, publish_many: Any
+) -> None:
+    recorder = ConnectionStates()
+    app = App("elastic-test", middleware=[recorder])
+    handled: set[str] = set()
+
+    @app.consumer(queue_name)
+    async def handle(message: Message) -> None:
+        await asyncio.sleep(0.05)
+        assert message.message_id is not None
+        handled.add(message.message_id)
+
+    async with running(app) as worker:
+        controller = worker.controllers[queue_name]
+        close_this_process_connections()
+        await until(lambda: recorder.states.count("connected") == 2, 20, "a reconnect")
+        reconnected_at = time.monotonic()
+        await publish_many(app, queue_name, [{"n": i} for i in range(400)])
+        await until(lambda: len(handled) == 400, 30, "400 messages handled")
+        assert any(c.new == 20 and c.at > reconnected_at for c in controller.history)
