@@ -83,15 +83,15 @@ async def test_the_prefetch_window_follows_the_concurrency(
         assert consumers_prefetch(queue_name) == [5]
 
 
+def rabbitmqctl(*args: str) -> str:
+    return subprocess.run(
+        ["rabbitmqctl", *args], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
+
+
 def consumers_prefetch(queue: str) -> list[int]:
     """The prefetch count of each consumer the broker has on ``queue``."""
-    out = subprocess.run(
-        ["rabbitmqctl", "list_consumers", "-q", "queue_name", "prefetch_count"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout
+    out = rabbitmqctl("list_consumers", "-q", "queue_name", "prefetch_count")
     rows = [line.split("\t") for line in out.splitlines() if line.strip()]
     return [int(row[1]) for row in rows if row[0] == queue]
 
@@ -142,18 +142,12 @@ class ConnectionStates(Middleware):
 def close_this_process_connections() -> None:
     """Have the broker close this process's worker connection, as a broker restart would.
     Only the connection named after this process: other tests may share the broker."""
-    listing = subprocess.run(
-        ["rabbitmqctl", "list_connections", "-q", "pid", "client_properties"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout
+    listing = rabbitmqctl("list_connections", "-q", "pid", "client_properties")
     mine = f'"workerkit {os.getpid()}"'
     pids = [line.split("\t")[0] for line in listing.splitlines() if mine in line]
     assert pids, f"no connection named {mine}"
     for pid in pids:
-        subprocess.run(["rabbitmqctl", "close_connection", pid, "test"], check=True, timeout=30)
+        rabbitmqctl("close_connection", pid, "test")
 
 
 async def test_after_a_reconnect_the_consumer_resubscribes_with_the_current_target(
