@@ -33,6 +33,9 @@ class FakeRuntime:
     async def set_prefetch(self, n: int) -> None:
         self.prefetches.append(n)
 
+    def take_busy_peak(self) -> int:
+        return self.busy
+
     async def poll_depth(self) -> int | None:
         self.polls += 1
         return self.depth

@@ -142,3 +142,10 @@ def test_a_raise_waits_up_after_and_a_cut_waits_down_after_the_last_change() -> 
     assert len(changes) >= 10
     for (t1, _, _), (t2, old, new) in zip(changes, changes[1:], strict=False):
         assert t2 - t1 >= (0.2 if new > old else 1.0) - 1e-9
+
+
+def test_a_short_peak_between_samples_keeps_room_for_itself() -> None:
+    history = samples(0.2, 1.0, busy=2)
+    history[2] = Sample(0.6, 2, 0, 0, 0.05, used=3.0, span=0.2, peak=12)
+    d = POLICY.decide(20, history, since=0.0)
+    assert d is not None and d.new == 15

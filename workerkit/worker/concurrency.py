@@ -58,6 +58,8 @@ class Scalable(Protocol):
     @property
     def busy_seconds(self) -> float: ...
 
+    def take_busy_peak(self) -> int: ...
+
     @property
     def ready(self) -> int: ...
 
@@ -159,7 +161,8 @@ class ConcurrencyController:
             if depth is None:
                 return None
             self._depth, self._depth_at = depth, now
-        return Sample(now, rt.busy, rt.ready, self._depth, rt.latency, used, span)
+        peak = rt.take_busy_peak()
+        return Sample(now, rt.busy, rt.ready, self._depth, rt.latency, used, span, peak)
 
     async def apply(self, decision: Decision) -> Change:
         """Resize the slots and move the prefetch with them; record, log and announce it."""

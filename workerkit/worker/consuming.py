@@ -75,6 +75,7 @@ class ConsumerRuntime:
         self.handled = 0
         self.latency = 0.0
         self._busy_seconds = 0.0
+        self._busy_peak = 0
         self._busy_mark = time.perf_counter()
         self.depth: int | None = None
         self._inbox: asyncio.Queue[Keyed] = asyncio.Queue()
@@ -290,7 +291,14 @@ class ConsumerRuntime:
         self._busy_seconds += self.busy * (now - self._busy_mark)
         self._busy_mark = now
         self.busy += delta
+        self._busy_peak = max(self._busy_peak, self.busy)
         return now
+
+    def take_busy_peak(self) -> int:
+        """The most slots busy at once since the last call: samples taken a few times a second
+        would miss the short peaks that the next scale-down must leave room for."""
+        peak, self._busy_peak = self._busy_peak, self.busy
+        return peak
 
     @property
     def busy_seconds(self) -> float:

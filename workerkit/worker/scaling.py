@@ -14,7 +14,8 @@ The rules, and why they do not flap:
   more, at most the maximum. A large backlog reaches the maximum in one step; a trickle adds
   one slot at a time.
 - Down: for a whole ``down_after`` window since the last change, nothing waited and the peak
-  of busy slots stayed below the current concurrency. The new value keeps ``headroom`` above
+  of busy slots (the high-water mark between samples, not a snapshot) stayed below the
+  current concurrency. The new value keeps ``headroom`` above
   that peak, never below the minimum. Because it stays above the peak seen, a steady load
   does not saturate the new value and cannot trigger the next raise. Idle slots while the
   queue holds messages do not count: with prefetch equal to the slots, a slot waits for the
@@ -35,8 +36,8 @@ EPSILON = 1e-3
 
 @dataclass(frozen=True)
 class Sample:
-    """What the controller measured at ``at``; ``used`` is the mean of busy slots over the
-    ``span`` seconds before it."""
+    """What the controller measured at ``at``; ``used`` is the mean and ``peak`` the most of
+    busy slots over the ``span`` seconds before it."""
 
     at: float
     busy: int
@@ -45,6 +46,7 @@ class Sample:
     latency: float
     used: float = 0.0
     span: float = 0.0
+    peak: int = 0
 
     @property
     def backlog(self) -> int:
@@ -109,7 +111,7 @@ class ScalingPolicy:
         window = [s for s in samples if s.at >= now - self.down_after - EPSILON]
         if any(s.backlog for s in window):
             return None
-        peak = max(s.busy for s in window)
+        peak = max(max(s.busy, s.peak) for s in window)
         new = max(self.minimum, math.ceil(peak * (1 + self.headroom)))
         if new >= current:
             return None
