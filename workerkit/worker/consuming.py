@@ -169,7 +169,8 @@ class ConsumerRuntime:
 
     async def poll_depth(self) -> int | None:
         """Messages ready in the broker queue (a passive declare: one cheap round trip), or
-        None while detached. The concurrency controller calls this about once a second."""
+        None while detached. The concurrency controller calls this every tick while slots are
+        loaded or messages wait, else once a second."""
         underlay = self._underlay
         if underlay is None or underlay.is_closed:
             return None
@@ -276,7 +277,8 @@ class ConsumerRuntime:
                 finally:
                     ended = self._count_busy(-1)
                     self.handled += 1
-                    self.latency += (ended - started - self.latency) * LATENCY_WEIGHT
+                    took = ended - started  # the first message seeds the average
+                    self.latency += (took - self.latency) * (LATENCY_WEIGHT if self.latency else 1)
                     if key is not None:
                         self._release_key(key)
                 if len(self._slots) > self.target:
