@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable, Hashable
@@ -29,6 +30,10 @@ from workerkit.worker.dispatch import Dispatcher, tag_of, to_message
 from workerkit.worker.failures import DeadLetterStoreLike, FailureSink
 
 log = logging.getLogger("workerkit.worker")
+
+Keyed = tuple[DeliveredMessage, Hashable | None]
+#: weight of the newest handler duration in the latency average (about the last 20 messages)
+LATENCY_WEIGHT = 0.05
 
 
 def prefetch_for(concurrency: int) -> int:
@@ -77,7 +82,12 @@ class ConsumerRuntime:
         self.cap: int | None = None
         self.busy = 0
         self.handled = 0
-        self._inbox: asyncio.Queue[DeliveredMessage] = asyncio.Queue()
+        self.latency = 0.0
+        self._busy_seconds = 0.0
+        self._busy_peak = 0
+        self._busy_mark = time.perf_counter()
+        self.depth: int | None = None
+        self._inbox: asyncio.Queue[Keyed] = asyncio.Queue()
         self._slots: set[asyncio.Task[None]] = set()
         self._idle: set[asyncio.Task[None]] = set()
         self._active_keys: set[Hashable] = set()
@@ -108,10 +118,8 @@ class ConsumerRuntime:
         self._channel = self._underlay = self._acker = None
         self._consumer_tag = None
         self._prefetch = 0
-        while not self._inbox.empty():
-            self._inbox.get_nowait()
-        self._waiting.clear()
-        self._active_keys.clear()
+        self.depth = None
+        self._drop_unstarted()
 
     async def _start_consuming(self) -> None:
         async with self._lock:
@@ -146,21 +154,40 @@ class ConsumerRuntime:
             await self._underlay.basic_cancel(old)
 
     async def set_prefetch(self, n: int) -> None:
+        """Move the prefetch window to follow ``n`` slots (under the cap, if one is set)."""
         async with self._lock:
             if self._consumer_tag is not None:
-                await self._set_prefetch_locked(n)
+                await self._set_prefetch_locked(min(n, self.cap) if self.cap else n)
 
     def _return_unstarted(self) -> None:
         """Prefetched messages that no slot has started go back to the queue."""
+        for delivery in self._drop_unstarted():
+            self._settle(delivery, "requeue")
+
+    def _drop_unstarted(self) -> list[DeliveredMessage]:
+        """Empty the inbox and the per-key queues. A key whose message is still being handled
+        stays held, so its redelivered successors cannot overtake it after a resume or a
+        reconnect; the running message releases the key when it ends."""
         pending: list[DeliveredMessage] = []
         while not self._inbox.empty():
-            pending.append(self._inbox.get_nowait())
+            delivery, key = self._inbox.get_nowait()
+            self._active_keys.discard(key)
+            pending.append(delivery)
         for q in self._waiting.values():
             pending.extend(q)
         self._waiting.clear()
-        self._active_keys.clear()
-        for delivery in pending:
-            self._settle(delivery, "requeue")
+        return pending
+
+    async def poll_depth(self) -> int | None:
+        """Messages ready in the broker queue (a passive declare: one cheap round trip), or
+        None while detached. The concurrency controller calls this every tick while slots are
+        loaded or messages wait, else once a second."""
+        underlay = self._underlay
+        if underlay is None or underlay.is_closed:
+            return None
+        ok = await underlay.queue_declare(self.queue, passive=True)
+        self.depth = ok.message_count or 0
+        return self.depth
 
     # -- pausing --------------------------------------------------------------------------
 
@@ -194,12 +221,12 @@ class ConsumerRuntime:
         self._acker.received(tag_of(delivery))
         key = self._ordering_key(delivery) if self.consumer.ordering_key is not None else None
         if key is None:
-            self._inbox.put_nowait(delivery)
+            self._inbox.put_nowait((delivery, None))
         elif key in self._active_keys:
             self._waiting[key].append(delivery)
         else:
             self._active_keys.add(key)
-            self._inbox.put_nowait(delivery)
+            self._inbox.put_nowait((delivery, key))
 
     def _ordering_key(self, delivery: DeliveredMessage) -> Hashable | None:
         spec = self.consumer.ordering_key
@@ -215,13 +242,11 @@ class ConsumerRuntime:
         except Exception:  # noqa: BLE001 - an unreadable message has no key; dispatch dead-letters it
             return None
 
-    def _release_key(self, delivery: DeliveredMessage) -> None:
-        key = self._ordering_key(delivery)
-        if key is None or key not in self._active_keys:
-            return
+    def _release_key(self, key: Hashable) -> None:
+        """The key's message ended: start its next one, or let the key go."""
         waiting = self._waiting.get(key)
         if waiting:
-            self._inbox.put_nowait(waiting.popleft())
+            self._inbox.put_nowait((waiting.popleft(), key))
             if not waiting:
                 del self._waiting[key]
         else:
@@ -262,13 +287,12 @@ class ConsumerRuntime:
         assert me is not None
         process = self.dispatcher.process
         inbox = self._inbox
-        keyed = self.consumer.ordering_key is not None
         try:
             while True:
                 self._idle.add(me)
-                delivery = await inbox.get()
+                delivery, key = await inbox.get()
                 self._idle.discard(me)
-                self.busy += 1
+                started = self._count_busy(+1)
                 try:
                     await process(delivery)
                 except Exception:
@@ -277,20 +301,53 @@ class ConsumerRuntime:
                     await asyncio.sleep(1.0)
                     self._settle(delivery, "requeue")
                 finally:
-                    self.busy -= 1
+                    ended = self._count_busy(-1)
                     self.handled += 1
-                    if keyed:
-                        self._release_key(delivery)
+                    took = ended - started  # the first message seeds the average
+                    self.latency += (took - self.latency) * (LATENCY_WEIGHT if self.latency else 1)
+                    if key is not None:
+                        self._release_key(key)
                 if len(self._slots) > self.effective:
                     return
         finally:
             self._idle.discard(me)
             self._slots.discard(me)
 
+    def _count_busy(self, delta: int) -> float:
+        """Change ``busy``, first adding the slot-seconds spent at the old value."""
+        now = time.perf_counter()
+        self._busy_seconds += self.busy * (now - self._busy_mark)
+        self._busy_mark = now
+        self.busy += delta
+        self._busy_peak = max(self._busy_peak, self.busy)
+        return now
+
+    def take_busy_peak(self) -> int:
+        """The most slots busy at once since the last call: samples taken a few times a second
+        would miss the short peaks that the next scale-down must leave room for."""
+        peak, self._busy_peak = self._busy_peak, self.busy
+        return peak
+
+    @property
+    def busy_seconds(self) -> float:
+        """Slot-seconds spent in handlers so far: its rate of change is the mean of ``busy``,
+        which the concurrency controller reads between two samples."""
+        return self._busy_seconds + self.busy * (time.perf_counter() - self._busy_mark)
+
     @property
     def waiting(self) -> int:
         """Messages prefetched by this process and not started yet."""
         return self._inbox.qsize() + sum(len(q) for q in self._waiting.values())
+
+    @property
+    def ready(self) -> int:
+        """Prefetched messages a free slot could start now (not held back by their key)."""
+        return self._inbox.qsize()
+
+    @property
+    def slots(self) -> int:
+        """Live slots; above ``target`` while surplus slots finish their message."""
+        return len(self._slots)
 
     # -- shutdown -------------------------------------------------------------------------
 
@@ -324,9 +381,15 @@ class ConsumerRuntime:
     def state(self) -> dict[str, Any]:
         return {
             "queue": self.queue,
-            "concurrency": self.target,
+            "concurrency": self.slots,
+            "target": self.target,
+            "min_concurrency": self.consumer.min_concurrency,
+            "max_concurrency": self.consumer.max_concurrency,
             "busy": self.busy,
             "waiting": self.waiting,
+            "queue_depth": self.depth,
+            "backlog": self.waiting + (self.depth or 0),
+            "latency_ms": round(self.latency * 1000, 1),
             "paused": sorted(self.pause_reasons),
             "handled": self.handled,
         }

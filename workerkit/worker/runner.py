@@ -22,6 +22,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 from workerkit.broker.connection import connect
 from workerkit.broker.publisher import Publisher
 from workerkit.errors import BrokerUnavailable, ConfigError, DatabaseUnavailable
+from workerkit.worker.concurrency import ConcurrencyController
 from workerkit.worker.consuming import ConsumerRuntime
 from workerkit.worker.coordination import Coordination
 from workerkit.worker.failures import DeadLetterStoreLike
@@ -65,6 +66,17 @@ class Worker:
             )
             for q in selected
         }
+        self.controllers = {
+            q: ConcurrencyController.for_runtime(
+                r,
+                r.consumer.min_concurrency,
+                r.consumer.max_concurrency,
+                settings=self.settings.worker,
+                middleware=app.middleware,
+            )
+            for q, r in self.runtimes.items()
+            if r.consumer.elastic
+        }
         self.install_signals = install_signals
         self.connected = asyncio.Event()
         #: how many times the worker attached to a connection (1 + reconnects)
@@ -72,6 +84,7 @@ class Worker:
         self.on_start: list[StartHook] = []
         self.background: list[asyncio.Task[Any]] = []
         self._stop: asyncio.Event | None = None
+        self._scaling: list[asyncio.Task[None]] = []
         self._signals = 0
         self.coordination = Coordination(self)
 
@@ -153,6 +166,12 @@ class Worker:
                     self.settings.deadletters.import_interval,
                 )
             )
+        if not self._scaling:
+            # once: controllers outlive reconnects and skip their ticks while detached
+            for queue, controller in self.controllers.items():
+                task = asyncio.create_task(controller.run(), name=f"concurrency {queue}")
+                self._scaling.append(task)
+                self.background.append(task)
         self.connected.set()
         self.attachments += 1
         log.info("connected; consuming %s", ", ".join(self.runtimes))
@@ -198,6 +217,11 @@ class Worker:
 
     async def _shutdown(self, connection: aio_pika.abc.AbstractConnection | None) -> int:
         self.app.middleware.emit("before_worker_shutdown", list(self.runtimes))
+        # controllers stop between ticks: a cancelled RPC would close the consumer's channel
+        for controller in self.controllers.values():
+            controller.stop()
+        if self._scaling:
+            await asyncio.wait(self._scaling, timeout=5.0)
         for task in [*self.background, self._importer]:
             if task is not None:
                 task.cancel()
