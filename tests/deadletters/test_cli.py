@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import importlib.util
 import json
-import sys
-import types
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -334,33 +331,3 @@ def test_db_current_reports_the_head_revision(run: Callable[..., Result]) -> Non
     result = run("db", "current")
 
     assert result.exit_code == 0 and "up to date" in result.stdout
-
-
-def test_import_parked_runs_the_parking_importer_and_prints_its_counts(
-    run: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls: list[list[str]] = []
-
-    async def import_parked(settings: object, queues: list[str]) -> dict[str, int]:
-        calls.append(queues)
-        return {q: 3 for q in queues}
-
-    fake = types.ModuleType("workerkit.deadletters.parking")
-    fake.import_parked = import_parked  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "workerkit.deadletters.parking", fake)
-
-    result = run("dead-letters", "import-parked", "orders", "billing")
-
-    assert result.exit_code == 0, result.output
-    assert calls == [["orders", "billing"]]
-    assert "orders: imported 3" in result.stdout and "billing: imported 3" in result.stdout
-
-
-def test_import_parked_fails_cleanly_until_parking_exists(run: Callable[..., Result]) -> None:
-    if importlib.util.find_spec("workerkit.deadletters.parking") is not None:
-        pytest.skip("workerkit.deadletters.parking exists; its own tests cover the command")
-
-    result = run("dead-letters", "import-parked", "orders")
-
-    assert result.exit_code == exitcodes.RET_ERROR
-    assert "not available yet" in result.stderr and "Traceback" not in result.output

@@ -7,9 +7,6 @@ The commands that change rows (replay, discard, restore, purge) live in
 from __future__ import annotations
 
 import asyncio
-import importlib
-import inspect
-from collections.abc import Awaitable
 from typing import Any
 
 import click
@@ -29,6 +26,7 @@ from workerkit.cli.dead_letter_views import (
     rows_table,
     summary,
 )
+from workerkit.deadletters.parking import import_parked as import_parked_into_table
 
 
 def _console() -> Console:
@@ -136,23 +134,9 @@ def import_parked(ctx: click.Context, /, queues: tuple[str, ...]) -> None:
 
     Name the consumers' queues: AMQP cannot list the parking queues for us.
     """
-    try:
-        parking = importlib.import_module("workerkit.deadletters.parking")
-    except ModuleNotFoundError:
-        fail("import-parked is not available yet in this version of workerkit", exitcodes.RET_ERROR)
-        return
-    result = parking.import_parked(settings_from(ctx), list(queues))
-    if inspect.isawaitable(result):
-        result = asyncio.run(_awaited(result))
-    if isinstance(result, dict):
-        for queue, moved in result.items():
-            click.echo(f"{queue}: imported {moved} parked dead letters")
-    else:
-        click.echo(f"imported {result} parked dead letters")
-
-
-async def _awaited(awaitable: Awaitable[Any]) -> Any:
-    return await awaitable
+    result = asyncio.run(import_parked_into_table(settings_from(ctx), list(queues)))
+    for queue, moved in result.items():
+        click.echo(f"{queue}: imported {moved} parked dead letters")
 
 
 for _command in (replay, discard, restore, purge):
