@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import aio_pika
@@ -27,6 +27,23 @@ async def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
         await asyncio.sleep(interval)
+
+
+async def wait_for_value(
+    probe: Callable[[], Awaitable[Any]],
+    expected: Any,
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    what: str = "",
+) -> None:
+    """Await ``probe()`` until it returns ``expected``; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    value = await probe()
+    while value != expected:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}: last {value!r}")
+        await asyncio.sleep(interval)
+        value = await probe()
 
 
 @contextlib.asynccontextmanager

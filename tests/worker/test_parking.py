@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.helpers import delete_queues, queue_depth, running_worker
+from tests.helpers import delete_queues, queue_depth, running_worker, wait_for_value
 from workerkit import App, Message, Settings
 from workerkit.cli import cli
 from workerkit.config import BrokerSettings, SecretUrl
@@ -34,14 +34,9 @@ async def test_parked_messages_are_imported_by_hand_with_their_failure_details(
         async with running_worker(app, store=None):  # no table: every failure parks
             for sku in ("A", "B", "C"):
                 await app.publish(queue_name, {"sku": sku}, headers={"tenant": "eu"})
-
-            async def parked() -> int:
-                return await queue_depth(amqp_url, f"{queue_name}.dead")
-
-            deadline = asyncio.get_running_loop().time() + 10
-            while await parked() < 3 and asyncio.get_running_loop().time() < deadline:
-                await asyncio.sleep(0.05)
-            assert await parked() == 3
+            await wait_for_value(
+                lambda: queue_depth(amqp_url, f"{queue_name}.dead"), 3, what="3 parked"
+            )
         env = {"WORKERKIT_BROKER_URL": amqp_url, "WORKERKIT_DEADLETTERS_DATABASE_URL": db_url}
         result = await asyncio.to_thread(
             CliRunner().invoke, cli, ["dead-letters", "import-parked", queue_name], env=env

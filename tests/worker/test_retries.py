@@ -13,7 +13,14 @@ import pytest
 from pamqp.commands import Basic
 from sqlalchemy import create_engine, text
 
-from tests.helpers import TcpProxy, delete_queues, queue_depth, running_worker, wait_for
+from tests.helpers import (
+    TcpProxy,
+    delete_queues,
+    queue_depth,
+    running_worker,
+    wait_for,
+    wait_for_value,
+)
 from workerkit import App, Message, NonRetriable, Settings
 from workerkit.config import BrokerSettings, SecretUrl
 from workerkit.deadletters.schema import upgrade
@@ -203,12 +210,9 @@ async def test_while_the_database_is_down_failures_park_and_reach_the_table_late
         async with running_worker(app, store=store):
             for n in range(50):
                 await app.publish(queue_name, {"n": n})
-            parked = 0
-            deadline = time.monotonic() + 20
-            while parked < 50 and time.monotonic() < deadline:
-                parked = await queue_depth(amqp_url, f"{queue_name}.dead")
-                await asyncio.sleep(0.1)
-            assert parked == 50, f"{parked} parked"
+            await wait_for_value(
+                lambda: queue_depth(amqp_url, f"{queue_name}.dead"), 50, 20, what="50 parked"
+            )
             proxy.refusing = False
             await wait_for(lambda: len(rows(reader, queue_name)) == 50, 30, what="50 imported")
         found = rows(reader, queue_name)
