@@ -77,22 +77,25 @@ def _declared(amqp_url: str, queue: str) -> bool:
     return queue in out.split()
 
 
-def test_a_missing_broker_at_start_gives_one_clear_line_and_a_named_exit_code(
-    tmp_path: Path,
-) -> None:
-    env = worker_env(
-        TEST_QUEUE="never.used",
-        TEST_RECORD=str(tmp_path / "x"),
-        WORKERKIT_BROKER_URL="amqp://guest:s3cret@127.0.0.1:1/",
-        WORKERKIT_BROKER_CONNECT_TIMEOUT="2",
-    )
-    result = subprocess.run(
+def run_cli(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``workerkit run`` on the test app with ``env``, to completion."""
+    return subprocess.run(
         [sys.executable, "-m", "workerkit", "run", "tests.apps.slow:app"],
-        env=env,
+        env=worker_env(TEST_QUEUE="never.used", TEST_RECORD=str(tmp_path / "x"), **env),
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=30,
+    )
+
+
+def test_a_missing_broker_at_start_gives_one_clear_line_and_a_named_exit_code(
+    tmp_path: Path,
+) -> None:
+    result = run_cli(
+        tmp_path,
+        WORKERKIT_BROKER_URL="amqp://guest:s3cret@127.0.0.1:1/",
+        WORKERKIT_BROKER_CONNECT_TIMEOUT="2",
     )
     assert result.returncode == exitcodes.RET_BROKER
     assert "cannot reach RabbitMQ at amqp://guest:***@127.0.0.1:1/" in result.stderr
@@ -102,19 +105,7 @@ def test_a_missing_broker_at_start_gives_one_clear_line_and_a_named_exit_code(
 
 
 def test_a_bad_setting_in_the_environment_names_the_key(tmp_path: Path) -> None:
-    env = worker_env(
-        TEST_QUEUE="never.used",
-        TEST_RECORD=str(tmp_path / "x"),
-        WORKERKIT_WORKER_GRACE_PERIOD="soon",
-    )
-    result = subprocess.run(
-        [sys.executable, "-m", "workerkit", "run", "tests.apps.slow:app"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_cli(tmp_path, WORKERKIT_WORKER_GRACE_PERIOD="soon")
     assert result.returncode == exitcodes.RET_CONFIG
     assert "worker.grace_period" in result.stderr
     assert "Traceback" not in result.stderr

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from typing import cast
 
 import aio_pika
 from aio_pika.abc import AbstractRobustConnection
@@ -21,10 +23,23 @@ async def connect(
 ) -> aio_pika.abc.AbstractConnection:
     """A plain (not robust) connection: the worker runs its own reconnect loop, so that it
     re-declares its whole topology and logs each state change once."""
+    return await _open(aio_pika.connect, settings, name)
+
+
+async def connect_robust(settings: BrokerSettings, *, name: str) -> AbstractRobustConnection:
+    """For short-lived publishers (CLI, ``app.publish``) that want aio-pika's reconnects."""
+    return cast(AbstractRobustConnection, await _open(aio_pika.connect_robust, settings, name))
+
+
+async def _open(
+    factory: Callable[..., Awaitable[aio_pika.abc.AbstractConnection]],
+    settings: BrokerSettings,
+    name: str,
+) -> aio_pika.abc.AbstractConnection:
     url = settings.url.get_secret_value()
     try:
         return await asyncio.wait_for(
-            aio_pika.connect(
+            factory(
                 url,
                 timeout=settings.connect_timeout,
                 client_properties={"connection_name": name},
@@ -36,23 +51,4 @@ async def connect(
         reason = type(exc).__name__ if not str(exc) else str(exc).replace(url, mask_url(url))
         raise BrokerUnavailable(
             f"cannot reach RabbitMQ at {mask_url(url)} ({reason:.200}); {HOW_TO_START}"
-        ) from None
-
-
-async def connect_robust(settings: BrokerSettings, *, name: str) -> AbstractRobustConnection:
-    """For short-lived publishers (CLI, ``app.publish``) that want aio-pika's reconnects."""
-    url = settings.url.get_secret_value()
-    try:
-        return await asyncio.wait_for(
-            aio_pika.connect_robust(
-                url,
-                timeout=settings.connect_timeout,
-                client_properties={"connection_name": name},
-                heartbeat=settings.heartbeat,
-            ),
-            timeout=settings.connect_timeout + 1,
-        )
-    except (OSError, TimeoutError, aio_pika.exceptions.AMQPError) as exc:
-        raise BrokerUnavailable(
-            f"cannot reach RabbitMQ at {mask_url(url)} ({type(exc).__name__}); {HOW_TO_START}"
         ) from None

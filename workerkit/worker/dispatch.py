@@ -85,6 +85,13 @@ def _to_message(delivery: DeliveredMessage, accept: frozenset[str] | None) -> Me
         raise InvalidMessage("headers are not a table")
     retry_count = parse_retry_count(headers)
     body = decode_body(delivery.body, props.content_type, accept)
+    return envelope(delivery, headers, body, retry_count)
+
+
+def envelope(
+    delivery: DeliveredMessage, headers: dict[str, Any], body: Any, retry_count: int
+) -> Message:
+    props = delivery.header.properties
     return Message(
         body=body,
         raw=delivery.body,
@@ -227,17 +234,7 @@ class Dispatcher:
         """For hooks about a message that could not be parsed: what is known of it."""
         props = delivery.header.properties
         headers = props.headers if isinstance(props.headers, dict) else {}
-        message = Message(
-            body=None,
-            raw=delivery.body,
-            headers=headers,
-            message_id=props.message_id,
-            content_type=props.content_type,
-            routing_key=frame(delivery).routing_key or "",
-            exchange=frame(delivery).exchange or "",
-            retry_count=_attempt_or_one(delivery) - 1,
-            trace_id=parse_trace_id(headers),
-        )
+        message = envelope(delivery, headers, None, _attempt_or_one(delivery) - 1)
         return Context(
             message, queue=self.consumer.queue, consumer=self.consumer.name, publisher=None
         )
