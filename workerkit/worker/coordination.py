@@ -81,18 +81,17 @@ class Coordination:
             )
             self.presence.start()
         for runtime in self.worker.runtimes.values():
-            names = runtime.consumer.pause_when_open
-            if names:
-                gate = PauseGate(
-                    self.app.breakers,
-                    names,
-                    on_change=lambda limit, rt=runtime: loop.call_soon_threadsafe(
-                        self._apply_limit, rt, limit
-                    ),
-                )
-                self.pause_gates.append((gate, runtime))
-                self._apply_limit(runtime, gate.limit())
-                self._tasks.append(loop.create_task(self._tick(gate)))
+            if runtime.consumer.pause_when_open:
+                self._bind_breakers(runtime, loop)
+
+    def _bind_breakers(self, runtime: ConsumerRuntime, loop: asyncio.AbstractEventLoop) -> None:
+        def on_change(limit: int | None) -> None:  # on whichever thread changed a breaker
+            loop.call_soon_threadsafe(self._apply_limit, runtime, limit)
+
+        pause_gate = PauseGate(self.app.breakers, runtime.consumer.pause_when_open, on_change)
+        self.pause_gates.append((pause_gate, runtime))
+        self._apply_limit(runtime, pause_gate.limit())
+        self._tasks.append(loop.create_task(self._tick(pause_gate)))
 
     def _start_overrides(self) -> None:
         try:
@@ -123,8 +122,8 @@ class Coordination:
     async def stop(self) -> None:
         for gate in self.switch_gates:
             await gate.stop()
-        for gate, _ in self.pause_gates:
-            gate.close()
+        for pause_gate, _ in self.pause_gates:
+            pause_gate.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
