@@ -6,8 +6,11 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+from tests.zk_support import ADMIN_DIGEST, PrivateZooKeeper, TcpProxy
 
 RABBITMQ_URL = os.environ.get("WORKERKIT_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 POSTGRES_URL = os.environ.get(
@@ -51,13 +54,19 @@ def queue_name() -> str:
 
 
 @pytest.fixture
+def admin_digest() -> str:
+    return ADMIN_DIGEST
+
+
+@pytest.fixture
 def zk_root(zookeeper_hosts: str) -> Iterator[str]:
-    """A ZooKeeper root of its own per test, removed afterwards."""
+    """A ZooKeeper root of its own per test, removed afterwards (as admin: tests may have
+    written nodes only the admin digest may delete)."""
     from kazoo.client import KazooClient
 
     root = f"/workerkit-test-{uuid.uuid4().hex[:12]}"
     yield root
-    client = KazooClient(hosts=zookeeper_hosts)
+    client = KazooClient(hosts=zookeeper_hosts, auth_data=[("digest", ADMIN_DIGEST)])
     client.start(timeout=10)
     try:
         client.delete(root, recursive=True)
@@ -66,3 +75,26 @@ def zk_root(zookeeper_hosts: str) -> Iterator[str]:
     finally:
         client.stop()
         client.close()
+
+
+@pytest.fixture
+def zk_proxy(zookeeper_hosts: str) -> Iterator[TcpProxy]:
+    """A TCP proxy to ZooKeeper that the test can cut and restore (a network partition)."""
+    host, port = zookeeper_hosts.split(",")[0].rsplit(":", 1)
+    proxy = TcpProxy((host, int(port)))
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture
+def private_zookeeper(tmp_path: Path) -> Iterator[PrivateZooKeeper]:
+    """A ZooKeeper server of the test's own, which it may stop and start."""
+    server = PrivateZooKeeper(tmp_path / "zk")
+    try:
+        server.start()
+    except RuntimeError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    yield server
+    server.stop()

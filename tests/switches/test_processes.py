@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 from kazoo.client import KazooClient
-from zk_test_support import subprocess_env
+
+from tests.zk_support import subprocess_env
 
 pytestmark = pytest.mark.integration
 WORKER = str(Path(__file__).with_name("switch_worker.py"))

@@ -1,4 +1,4 @@
-"""Tools the switch tests own: a TCP proxy that can cut ZooKeeper off, a private ZooKeeper
+"""Tools the ZooKeeper tests share: a TCP proxy that can cut ZooKeeper off, a private ZooKeeper
 server, and waiting on a condition with a deadline (never sleep-and-hope)."""
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from typing import Any
 ZK_CLASSPATH = os.environ.get(
     "ZOOKEEPER_CLASSPATH", "/usr/share/java/zookeeper.jar:/etc/zookeeper/conf"
 )
+
+# Tests that write protected nodes (switches, breaker overrides) hold this admin digest.
+ADMIN_DIGEST = "admin:correct-horse-battery"
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 5.0, what: str = "") -> Any:
@@ -182,5 +185,5 @@ def subprocess_env(hosts: str, root: str, **extra: str) -> dict[str, str]:
     """Environment for ``python -m workerkit`` and worker subprocesses of one test."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKERKIT_")}
     env.update(WORKERKIT_ZOOKEEPER_HOSTS=hosts, WORKERKIT_ZOOKEEPER_ROOT=root, **extra)
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
     return env
