@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,3 +99,35 @@ def private_zookeeper(tmp_path: Path) -> Iterator[PrivateZooKeeper]:
         pytest.skip(str(exc))
     yield server
     server.stop()
+
+
+@pytest.fixture
+def zk_cli(
+    zookeeper_hosts: str, zk_root: str, admin_digest: str, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Any]:
+    """``workerkit GROUP ARGS`` through CliRunner, on this test's root, as an operator holding
+    the admin digest (``digest=None`` drops it; ``hosts`` points elsewhere)."""
+    from click.testing import CliRunner
+
+    from workerkit.cli import cli
+
+    for name in [n for n in os.environ if n.startswith("WORKERKIT_")]:
+        monkeypatch.delenv(name)
+
+    def invoke(
+        group: str,
+        *args: str,
+        digest: str | None = admin_digest,
+        input: str | None = None,
+        hosts: str = zookeeper_hosts,
+    ) -> Any:
+        env = {
+            "WORKERKIT_ZOOKEEPER_HOSTS": hosts,
+            "WORKERKIT_ZOOKEEPER_ROOT": zk_root,
+            "WORKERKIT_ZOOKEEPER_CONNECT_TIMEOUT": "1",
+        }
+        if digest:
+            env["WORKERKIT_ZOOKEEPER_ADMIN_DIGEST"] = digest
+        return CliRunner().invoke(cli, [group, *args], env=env, input=input)
+
+    return invoke
