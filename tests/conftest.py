@@ -79,6 +79,17 @@ def zk_root(zookeeper_hosts: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def admin_client(zookeeper_hosts: str, zk_root: str) -> Iterator[Any]:
+    """A started ``ZkClient`` holding the admin digest, as the admin CLIs use."""
+    from workerkit.zk import ZkClient
+
+    client = ZkClient(zookeeper_hosts, admin_digest=ADMIN_DIGEST)
+    client.start()
+    yield client
+    client.stop()
+
+
+@pytest.fixture
 def zk_proxy(zookeeper_hosts: str) -> Iterator[TcpProxy]:
     """A TCP proxy to ZooKeeper that the test can cut and restore (a network partition)."""
     host, port = zookeeper_hosts.split(",")[0].rsplit(":", 1)

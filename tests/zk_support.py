@@ -8,6 +8,7 @@ import queue
 import selectors
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -245,3 +246,16 @@ def node_mtime(hosts: str, path: str) -> float:
     finally:
         client.stop()
         client.close()
+
+
+def report_latencies(what: str, latencies: list[float], limit: float = 1.0) -> str:
+    """Check every write->worker latency is under ``limit`` s, and describe them for the log.
+
+    ZooKeeper's mtime has millisecond resolution, so a latency may read up to 2 ms negative.
+    """
+    assert all(-0.002 <= lat < limit for lat in latencies), latencies
+    return (
+        f"{what} over {len(latencies)} deliveries: "
+        f"median {statistics.median(latencies) * 1000:.1f} ms, "
+        f"max {max(latencies) * 1000:.1f} ms"
+    )

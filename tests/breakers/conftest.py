@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from breaker_support import FakeClock, Follower, MakeBreaker
 
-from tests.zk_support import ADMIN_DIGEST
 from workerkit.breakers import BreakerRegistry, CircuitBreaker
 from workerkit.breakers.admin import BreakerAdmin
 from workerkit.breakers.remote import BreakerOverrides, snapshot_beside
@@ -53,12 +52,9 @@ def make_breaker(clock: FakeClock) -> MakeBreaker:
 
 
 @pytest.fixture
-def breaker_admin(zookeeper_hosts: str, zk_root: str) -> Iterator[BreakerAdmin]:
+def breaker_admin(admin_client: ZkClient, zk_root: str) -> BreakerAdmin:
     """The operator's view of this test's breaker overrides (zk_root removes them)."""
-    client = ZkClient(zookeeper_hosts, admin_digest=ADMIN_DIGEST)
-    client.start()
-    yield BreakerAdmin(client, zk_root)
-    client.stop()
+    return BreakerAdmin(admin_client, zk_root)
 
 
 @pytest.fixture

@@ -16,12 +16,9 @@ from workerkit.zk import ZkClient
 
 
 @pytest.fixture
-def zk_admin(zookeeper_hosts: str, zk_root: str) -> Iterator[SwitchAdmin]:
+def zk_admin(admin_client: ZkClient, zk_root: str) -> SwitchAdmin:
     """The operator's view of this test's root (zk_root removes the protected tree)."""
-    client = ZkClient(zookeeper_hosts, admin_digest=ADMIN_DIGEST)
-    client.start()
-    yield SwitchAdmin(client, zk_root)
-    client.stop()
+    return SwitchAdmin(admin_client, zk_root)
 
 
 @pytest.fixture
