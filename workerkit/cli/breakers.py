@@ -37,22 +37,19 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _PART = re.compile(r"(\d+)([smhd])")
 
 
-class Duration(click.ParamType):
-    """``90s``, ``10m``, ``1h30m``, ``2d``: how long a force lasts."""
-
-    name = "duration"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: Any) -> timedelta:
-        if isinstance(value, timedelta):
-            return value
-        text = str(value).strip().lower()
-        parts = _PART.findall(text)
-        if not parts or "".join(n + u for n, u in parts) != text:
-            self.fail(f"{value!r} is not a duration; write it like 90s, 10m, 1h30m or 2d")
-        seconds = sum(int(n) * _UNITS[u] for n, u in parts)
-        if seconds <= 0:
-            self.fail("the duration must be longer than zero")
-        return timedelta(seconds=seconds)
+def parse_duration(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """``90s``, ``10m``, ``1h30m``, ``2d`` as a timedelta (a callback, not a ParamType:
+    ParamType is generic only in recent click, and we support 8.1)."""
+    if value is None:
+        return None
+    text = value.strip().lower()
+    parts = _PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise click.BadParameter(f"{value!r} is not a duration; write it like 90s, 10m or 1h30m")
+    seconds = sum(int(n) * _UNITS[u] for n, u in parts)
+    if seconds <= 0:
+        raise click.BadParameter("the duration must be longer than zero")
+    return timedelta(seconds=seconds)
 
 
 @contextmanager
@@ -101,8 +98,7 @@ def _mode_command(command: str, mode: Mode, help_text: str) -> None:
     @click.option(
         "--for",
         "duration",
-        type=Duration(),
-        default=None,
+        callback=parse_duration,
         help="End the force after this long, e.g. 10m or 1h30m (default: until changed).",
     )
     @write_options
