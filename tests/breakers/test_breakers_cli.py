@@ -151,6 +151,7 @@ def test_zookeeper_unreachable_is_one_line_and_exit_6(run):
         ("auto", "a", "--reason", "r", "--for", "5m"),
         ("force-open", "a", "--reason", "r", "--for", "10x"),
         ("force-open", "a", "--reason", "r", "--for", "0s"),
+        ("force-open", "a", "--reason", "r", "--for", "99999999999d"),
         ("force-open", "a"),
         ("force-open", "not/a/name", "--reason", "r"),
     ],

@@ -35,6 +35,7 @@ from workerkit.zk.writer import Node
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _PART = re.compile(r"(\d+)([smhd])")
+_LONGEST = 366 * 86400  # a longer force is a permanent one: leave out --for
 
 
 def parse_duration(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
@@ -47,8 +48,8 @@ def parse_duration(ctx: click.Context, param: click.Parameter, value: str | None
     if not parts or "".join(n + u for n, u in parts) != text:
         raise click.BadParameter(f"{value!r} is not a duration; write it like 90s, 10m or 1h30m")
     seconds = sum(int(n) * _UNITS[u] for n, u in parts)
-    if seconds <= 0:
-        raise click.BadParameter("the duration must be longer than zero")
+    if not 0 < seconds <= _LONGEST:
+        raise click.BadParameter("the duration must be longer than zero and at most 366d")
     return timedelta(seconds=seconds)
 
 
