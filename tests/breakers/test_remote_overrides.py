@@ -52,9 +52,9 @@ def test_an_override_for_a_breaker_not_created_yet_applies_when_it_is_registered
     "garbage", [b"{not json", b'{"mode": "open"}', b'{"mode": "force_open", "untill": null}']
 )
 def test_a_malformed_node_keeps_the_last_good_override_and_logs_one_error(
-    make_follower, breaker_admin, zk_root, caplog, garbage
+    make_follower, breaker_admin, zk_root, caplog, garbage, zk_proxy
 ):
-    follower = make_follower()
+    follower = make_follower(hosts=zk_proxy.hosts)
     breaker = follower.registry.get("tms-api")
     _force(breaker_admin, "tms-api", Mode.FORCE_OPEN)
     wait_until(lambda: breaker.state is State.FORCED_OPEN, 2, "forced open")
@@ -68,6 +68,10 @@ def test_a_malformed_node_keeps_the_last_good_override_and_logs_one_error(
     assert "keeping the previous value" in errors[0].getMessage()
     assert breaker.state is State.FORCED_OPEN
 
+    zk_proxy.cut()  # a reconnect re-reads the bad node: it must not complain again
+    wait_until(lambda: not follower.overrides.status().synced, 10, "cut off")
+    zk_proxy.restore()
+    wait_until(lambda: follower.overrides.status().synced, 10, "resynced")
     _force(breaker_admin, "tms-api", Mode.AUTO)  # a good write repairs it
     wait_until(lambda: breaker.override is None, 2, "back to auto")
     assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
