@@ -42,6 +42,7 @@ def test_force_open_from_the_cli_makes_two_worker_processes_fall_back_within_one
     env = subprocess_env(zookeeper_hosts, zk_root, WORKERKIT_ZOOKEEPER_ADMIN_DIGEST=admin_digest)
     workers = [_worker(env, tmp_path, i) for i in range(2)]
     latencies: list[float] = []
+    from_launch: list[float] = []
     try:
         for round_ in range(3):
             launched = time.time()
@@ -52,7 +53,7 @@ def test_force_open_from_the_cli_makes_two_worker_processes_fall_back_within_one
                 seen = json.loads(worker.line(timeout=2))
                 assert (seen["result"], seen["fallback"]) == ("fallback", True)
                 latencies.append(seen["t"] - written)
-                assert seen["t"] - launched < 5  # the CLI process itself takes a moment
+                from_launch.append(seen["t"] - launched)  # includes the CLI's own start-up
             wait_until(
                 lambda: _local_states(env) == ["forced_open", "forced_open"], 5, "list shows both"
             )
@@ -65,7 +66,12 @@ def test_force_open_from_the_cli_makes_two_worker_processes_fall_back_within_one
     finally:
         for worker in workers:
             worker.finish()
-    print("\n" + report_latencies("force-open latency, node written -> fallback", latencies))
+    print(
+        "\n"
+        + report_latencies("force-open latency, node written -> fallback", latencies)
+        + f"; from launching the CLI process: max {max(from_launch) * 1000:.0f} ms"
+    )
+    assert max(from_launch) < 5
 
 
 def test_a_worker_restarted_while_zookeeper_is_unreachable_still_falls_back(
