@@ -33,13 +33,16 @@ async def preload(queue: str, n: int) -> None:
     ch = await conn.channel()
     await ch.confirm_delivery()
     await ch.queue_declare(queue, durable=True)
-    body = json.dumps({"order_id": "ORD-000001", "buyers": [1, 2, 3]}).encode()
     props = Basic.Properties(content_type="application/json", delivery_mode=2)
     for start in range(0, n, 1000):
         await asyncio.gather(
             *(
-                ch.basic_publish(body, routing_key=queue, properties=props)
-                for _ in range(min(1000, n - start))
+                ch.basic_publish(
+                    json.dumps({"i": i, "order_id": "ORD-1", "buyers": [1, 2, 3]}).encode(),
+                    routing_key=queue,
+                    properties=props,
+                )
+                for i in range(start, min(start + 1000, n))
             )
         )
     await conn.close()

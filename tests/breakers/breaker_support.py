@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from workerkit.breakers import CircuitBreaker
+from workerkit.breakers import BreakerRegistry, CircuitBreaker
+from workerkit.breakers.remote import BreakerOverrides
+from workerkit.zk import ZkClient
 
 WALL_START = 1_800_000_000.0  # 2027-01-15T08:00:00Z, a fixed instant for `until` tests
 MakeBreaker = Callable[..., CircuitBreaker]
@@ -48,3 +50,16 @@ def run_calls(breaker: CircuitBreaker, pattern: str) -> None:
             breaker.call(ok if letter == "s" else fail)
         except Boom:
             pass
+
+
+@dataclass
+class Follower:
+    """What a worker holds for overrides: its registry, the watch, and the client under it."""
+
+    registry: BreakerRegistry
+    overrides: BreakerOverrides
+    client: ZkClient
+
+    def stop(self) -> None:
+        self.overrides.stop()
+        self.client.stop()

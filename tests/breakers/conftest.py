@@ -1,14 +1,20 @@
-"""Fake clocks and a breaker factory, so every breaker test runs in milliseconds."""
+"""Fake clocks and a breaker factory, so every breaker test runs in milliseconds; and for the
+ZooKeeper tests, an operator's admin and worker-like override followers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from breaker_support import FakeClock, MakeBreaker
+from breaker_support import FakeClock, Follower, MakeBreaker
 
-from workerkit.breakers import CircuitBreaker
+from workerkit.breakers import BreakerRegistry, CircuitBreaker
+from workerkit.breakers.admin import BreakerAdmin
+from workerkit.breakers.remote import BreakerOverrides, snapshot_beside
 from workerkit.config import BreakerSettings
+from workerkit.zk import ZkClient
 
 
 @pytest.fixture
@@ -43,3 +49,34 @@ def make_breaker(clock: FakeClock) -> MakeBreaker:
         )
 
     return make
+
+
+@pytest.fixture
+def breaker_admin(admin_client: ZkClient, zk_root: str) -> BreakerAdmin:
+    """The operator's view of this test's breaker overrides (zk_root removes them)."""
+    return BreakerAdmin(admin_client, zk_root)
+
+
+@pytest.fixture
+def make_follower(
+    zookeeper_hosts: str, zk_root: str, tmp_path: Path
+) -> Iterator[Callable[..., Follower]]:
+    """Started ``BreakerOverrides`` on a registry of their own, stopped after the test.
+
+    ``hosts`` may be a proxy's; ``snapshot`` is the switches' snapshot path the breakers'
+    one is derived from, shared by default so a second follower is a restarted worker.
+    """
+    made: list[Follower] = []
+
+    def make(hosts: str = zookeeper_hosts, snapshot: Path = tmp_path / "switches.json") -> Follower:
+        client = ZkClient(hosts, connect_timeout=2.0, max_reconnect_delay=0.3, session_timeout=4.0)
+        registry = BreakerRegistry()
+        overrides = BreakerOverrides(client, zk_root, registry, snapshot_beside(snapshot))
+        overrides.start()
+        client.start_background()
+        made.append(Follower(registry, overrides, client))
+        return made[-1]
+
+    yield make
+    for follower in made:
+        follower.stop()

@@ -9,8 +9,8 @@ import threading
 import time
 
 import pytest
-from zk_test_support import wait_until
 
+from tests.zk_support import wait_until
 from workerkit.zk import ConnectionState, Source
 
 pytestmark = pytest.mark.integration

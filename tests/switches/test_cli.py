@@ -2,39 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import json
-import os
 
 import pytest
-from click.testing import CliRunner
-
-from workerkit.cli import cli
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def run(zookeeper_hosts, zk_root, zk_admin, admin_digest, monkeypatch):
-    """Invoke the CLI as an operator holding the admin digest (``digest=None`` to drop it)."""
-    for name in [n for n in os.environ if n.startswith("WORKERKIT_")]:
-        monkeypatch.delenv(name)
-
-    def invoke(
-        *args: str,
-        digest: str | None = admin_digest,
-        input: str | None = None,
-        hosts: str = zookeeper_hosts,
-    ):
-        env = {
-            "WORKERKIT_ZOOKEEPER_HOSTS": hosts,
-            "WORKERKIT_ZOOKEEPER_ROOT": zk_root,
-            "WORKERKIT_ZOOKEEPER_CONNECT_TIMEOUT": "1",
-        }
-        if digest:
-            env["WORKERKIT_ZOOKEEPER_ADMIN_DIGEST"] = digest
-        return CliRunner().invoke(cli, ["switches", *args], env=env, input=input)
-
-    return invoke
+def run(zk_cli, zk_admin):
+    """``workerkit switches ...`` as an operator holding the admin digest."""
+    return functools.partial(zk_cli, "switches")
 
 
 def test_on_off_and_set_write_the_switch_and_get_shows_it_as_json(run):

@@ -8,8 +8,8 @@ import time
 
 import aio_pika
 import pytest
-from zk_test_support import wait_until
 
+from tests.zk_support import wait_until
 from workerkit.switches.gate import SwitchGate
 
 pytestmark = pytest.mark.integration

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from zk_test_support import wait_until
 
+from tests.zk_support import wait_until
 from workerkit.switches import SwitchManager
 from workerkit.switches.admin import SwitchAdmin
 from workerkit.zk import Access, ConnectionState, Source, ZkClient

@@ -9,8 +9,8 @@ import threading
 
 import pytest
 from click.testing import CliRunner
-from zk_test_support import wait_until
 
+from tests.zk_support import wait_until
 from workerkit.cli import cli
 from workerkit.zk import ZkClient
 from workerkit.zk.presence import Presence

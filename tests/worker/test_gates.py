@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kazoo.client import KazooClient
@@ -132,5 +133,49 @@ async def test_a_consumer_pauses_while_its_breaker_is_forced_open_and_drains_aft
         assert sorted(handled) == list(range(30))
         assert all(p <= 3 for p in peak_while_probing), peak_while_probing
         assert await queue_depth(amqp_url, f"{queue_name}.dead") == 0
+    finally:
+        await delete_queues(amqp_url, queue_name, f"{queue_name}.dead")
+
+
+async def test_force_open_from_the_cli_pauses_a_bound_consumer_in_every_worker_until_auto(
+    amqp_url: str,
+    queue_name: str,
+    zookeeper_hosts: str,
+    zk_root: str,
+    tmp_path: Path,
+    zk_cli: Any,
+) -> None:
+    app = App("t", settings=settings(amqp_url, zookeeper_hosts, zk_root, tmp_path))
+    app.breaker("tms-api")
+    handled: list[int] = []
+
+    @app.consumer(queue_name, concurrency=4, pause_when_open=["tms-api"])
+    async def handle(message: Message) -> None:
+        handled.append(message.body["n"])
+
+    try:
+        async with running_worker(app) as worker:
+            runtime = worker.runtimes[queue_name]
+            assert not runtime.paused
+            result = await asyncio.to_thread(
+                zk_cli, "breakers", "force-open", "tms-api", "--reason", "TMS outage"
+            )
+            assert result.exit_code == 0, result.output
+            await wait_for(lambda: runtime.paused, 1.0, what="paused within 1 s of force-open")
+            for n in range(12):
+                await app.publish(queue_name, {"n": n})
+            await asyncio.sleep(0.3)
+            assert handled == [] and await queue_depth(amqp_url, queue_name) == 12
+
+            listed = await asyncio.to_thread(zk_cli, "workers", "list", "--json")
+            assert listed.exit_code == 0, listed.output
+            assert queue_name in listed.output and "force_open" in listed.output
+
+            result = await asyncio.to_thread(
+                zk_cli, "breakers", "auto", "tms-api", "--reason", "TMS back"
+            )
+            assert result.exit_code == 0, result.output
+            await wait_for(lambda: len(handled) == 12, 10, what="drained after auto")
+        assert sorted(handled) == list(range(12))
     finally:
         await delete_queues(amqp_url, queue_name, f"{queue_name}.dead")

@@ -58,6 +58,15 @@ class Override:
             text += f": {self.reason}"
         return text
 
+    def as_json(self) -> dict[str, Any]:
+        """The node document :func:`override_from_json` reads back; what the CLI writes."""
+        return {
+            "mode": self.mode.value,
+            "until": self.until.isoformat() if self.until else None,
+            "reason": self.reason,
+            "by": self.by,
+        }
+
 
 def to_mode(value: object) -> Mode:
     """``value`` as a Mode, or InvalidOverride listing the three that exist."""
@@ -82,6 +91,11 @@ def parse_override(data: bytes | str) -> Override:
         doc = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidOverride(f"breaker override is not valid JSON: {exc}") from None
+    return override_from_json(doc)
+
+
+def override_from_json(doc: Any) -> Override:
+    """Check an already-decoded override document (the watch cache decodes JSON itself)."""
     if not isinstance(doc, dict):
         raise InvalidOverride(f"breaker override must be a JSON object, got {type(doc).__name__}")
     unknown = sorted(set(doc) - set(_FIELDS))

@@ -19,9 +19,16 @@ from rich.table import Table
 
 from workerkit.cli import exitcodes
 from workerkit.cli.common import fail
-from workerkit.cli.zkadmin import connected, emit, json_option, write_options, zk_command
+from workerkit.cli.zkadmin import (
+    add_history_command,
+    connected,
+    emit,
+    json_option,
+    write_options,
+    zk_command,
+)
 from workerkit.switches.admin import SwitchAdmin
-from workerkit.zk.writer import AuditEntry, Node
+from workerkit.zk.writer import Node
 
 
 @contextmanager
@@ -51,20 +58,6 @@ def _switch_table(nodes: list[Node]) -> Table:
             str(d.get("reason", "")),
         )
     return table
-
-
-def _history_table(entries: list[AuditEntry]) -> Table:
-    table = Table("at", "name", "action", "by", "reason", "old", "new")
-    for e in entries:
-        table.add_row(e.at, e.name, e.action, e.by, e.reason, _brief(e.old), _brief(e.new))
-    return table
-
-
-def _brief(doc: Any) -> str:
-    if not isinstance(doc, dict):
-        return "" if doc is None else json.dumps(doc)
-    keep = {k: v for k, v in doc.items() if k in ("on", "percent", "value")}
-    return json.dumps(keep, sort_keys=True)
 
 
 @click.group("switches")
@@ -200,18 +193,6 @@ def delete(
     emit(as_json, {"deleted": name}, lambda: f"deleted switch {name}")
 
 
-@switches.command("history")
-@click.argument("name", required=False)
-@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
-@json_option
-@click.pass_context
-@zk_command
-def history(ctx: click.Context, name: str | None, limit: int, as_json: bool) -> None:
-    """Audit trail of changes, oldest first: who, when, why, old and new."""
-    with _admin(ctx, write=False) as admin:
-        entries = admin.history(name, limit)
-    emit(
-        as_json,
-        [e.__dict__ for e in entries],
-        lambda: _history_table(entries) if entries else "no changes recorded",
-    )
+add_history_command(
+    switches, lambda ctx: _admin(ctx, write=False), shown=("on", "percent", "value")
+)

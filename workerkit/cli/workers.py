@@ -7,18 +7,13 @@ old is shown as stale (alive session, stuck refresh).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 from rich.table import Table
 
 from workerkit.cli.zkadmin import connected, emit, json_option, zk_command
-from workerkit.zk.client import ZkClient
-from workerkit.zk.errors import NodeMissing
-from workerkit.zk.presence import age_seconds
-
-STALE_AFTER = 30.0  # seconds without a refresh; six default refresh intervals
+from workerkit.zk.presence import live_workers
 
 
 @click.group("workers")
@@ -33,7 +28,7 @@ def workers() -> None:
 def list_(ctx: click.Context, as_json: bool) -> None:
     """Every live worker process per queue, with concurrency and busy slots."""
     with connected(ctx, write=False) as (client, root):
-        rows = _collect(client, f"{root}/workers")
+        rows = live_workers(client, root)
     emit(as_json, rows, lambda: _table(rows) if rows else "no live workers")
 
 
@@ -52,36 +47,3 @@ def _table(rows: list[dict[str, Any]]) -> Table:
             str(r.get("version", "")),
         )
     return table
-
-
-def _collect(client: ZkClient, base: str) -> list[dict[str, Any]]:
-    try:
-        queues = sorted(client.get_children(base))
-    except NodeMissing:
-        return []
-    rows: list[dict[str, Any]] = []
-    for queue in queues:
-        try:
-            ids = sorted(client.get_children(f"{base}/{queue}"))
-        except NodeMissing:
-            continue
-        found = client.get_many([f"{base}/{queue}/{i}" for i in ids])
-        for worker_id in ids:
-            node = found[f"{base}/{queue}/{worker_id}"]
-            if node is None:  # exited while we listed
-                continue
-            try:
-                doc = json.loads(node[0].decode("utf-8"))
-            except (UnicodeDecodeError, ValueError):
-                doc = {}
-            age = age_seconds(doc.get("updated_at", ""))
-            rows.append(
-                {
-                    **doc,
-                    "queue": queue,
-                    "worker": worker_id,
-                    "updated_age": age,
-                    "stale": age is None or age > STALE_AFTER,
-                }
-            )
-    return rows

@@ -1,8 +1,9 @@
-"""ZooKeeper plumbing shared by the admin CLIs (``switches`` now, ``breakers`` next).
+"""ZooKeeper plumbing shared by the admin CLIs (``switches`` and ``breakers``).
 
 One place decides how a command connects (admin digest only for writes, never printed), how
-ZooKeeper's refusals become exit codes, and the options every audited write takes, so the
-two CLIs cannot drift apart on what ``--reason`` or exit code 8 mean.
+ZooKeeper's refusals become exit codes, the options every audited write takes, and how the
+audit trail is shown, so the two CLIs cannot drift apart on what ``--reason`` or exit code 8
+mean.
 """
 
 from __future__ import annotations
@@ -12,16 +13,18 @@ import getpass
 import json
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any, TypeVar
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol, TypeVar
 
 import click
 from rich.console import Console, RenderableType
+from rich.table import Table
 
 from workerkit.cli import exitcodes
 from workerkit.cli.common import fail, handle_errors, settings_from
 from workerkit.zk.client import ZkClient
 from workerkit.zk.errors import ConcurrentEdit, InvalidDocument, NodeMissing, NotAuthorised
+from workerkit.zk.writer import AuditEntry
 
 F = TypeVar("F", bound=Callable[..., Any])
 _REFUSALS = [
@@ -98,3 +101,46 @@ def _os_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+class _HasHistory(Protocol):
+    def history(self, name: str | None = None, limit: int = 50) -> list[AuditEntry]: ...
+
+
+def add_history_command(
+    group: click.Group,
+    open_admin: Callable[[click.Context], AbstractContextManager[_HasHistory]],
+    shown: tuple[str, ...],
+) -> None:
+    """``<group> history [NAME]``: the audit trail; ``shown`` are the document keys worth a
+    column (the rest, such as reason and by, has columns of its own)."""
+
+    @group.command("history")
+    @click.argument("name", required=False)
+    @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+    @json_option
+    @click.pass_context
+    @zk_command
+    def history(ctx: click.Context, name: str | None, limit: int, as_json: bool) -> None:
+        """Audit trail of changes, oldest first: who, when, why, old and new."""
+        with open_admin(ctx) as admin:
+            entries = admin.history(name, limit)
+        emit(
+            as_json,
+            [e.__dict__ for e in entries],
+            lambda: _history_table(entries, shown) if entries else "no changes recorded",
+        )
+
+
+def _history_table(entries: list[AuditEntry], shown: tuple[str, ...]) -> Table:
+    table = Table("at", "name", "action", "by", "reason", "old", "new")
+    for e in entries:
+        old, new = _brief(e.old, shown), _brief(e.new, shown)
+        table.add_row(e.at, e.name, e.action, e.by, e.reason, old, new)
+    return table
+
+
+def _brief(doc: Any, shown: tuple[str, ...]) -> str:
+    if not isinstance(doc, dict):
+        return "" if doc is None else json.dumps(doc)
+    return json.dumps({k: v for k, v in doc.items() if k in shown}, sort_keys=True)

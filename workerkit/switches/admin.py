@@ -13,7 +13,7 @@ from typing import Any
 
 from workerkit.switches.model import Switch
 from workerkit.zk.client import ZkClient
-from workerkit.zk.errors import ConcurrentEdit, InvalidDocument, NodeMissing
+from workerkit.zk.errors import InvalidDocument, NodeMissing
 from workerkit.zk.writer import AdminWriter, AuditEntry, Node
 
 
@@ -33,13 +33,7 @@ class SwitchAdmin:
             ) from None
 
     def list_nodes(self) -> list[Node]:
-        nodes = []
-        for name in self.writer.names():
-            try:
-                nodes.append(self.writer.read(name))
-            except NodeMissing:  # deleted while we listed
-                continue
-        return nodes
+        return self.writer.nodes()
 
     def turn(
         self, name: str, on: bool, *, by: str, reason: str, if_version: int | None = None
@@ -94,22 +88,7 @@ class SwitchAdmin:
         return self.writer.history(name, limit)
 
     def _current(self, name: str, if_version: int | None) -> tuple[Any, int | None]:
-        try:
-            node = self.writer.read(name)
-        except NodeMissing:
-            if if_version is not None:
-                raise ConcurrentEdit(
-                    f"switch {name!r} no longer exists (expected version {if_version}); "
-                    "nothing was written"
-                ) from None
-            return None, None
-        if if_version is not None and node.version != if_version:
-            raise ConcurrentEdit(
-                f"switch {name!r} is at version {node.version}, not {if_version}: someone "
-                "changed it since you looked; nothing was written. Look again and retry."
-            )
-        version = node.version if if_version is None else if_version
-        return node.data, version
+        return self.writer.current(name, if_version)
 
 
 def _valid(name: str, doc: Any) -> bool:

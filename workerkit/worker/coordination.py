@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workerkit.breakers import PauseGate
+from workerkit.breakers.remote import BreakerOverrides, snapshot_beside
 from workerkit.switches.gate import SwitchGate
 from workerkit.zk.presence import Presence
 
@@ -44,7 +44,7 @@ class Coordination:
         self.switch_gates: list[SwitchGate] = []
         self.pause_gates: list[tuple[PauseGate, ConsumerRuntime]] = []
         self.presence: Presence | None = None
-        self.overrides: Any = None
+        self.overrides: BreakerOverrides | None = None
         self._tasks: list[asyncio.Task[None]] = []
         for runtime in worker.runtimes.values():
             if runtime.consumer.switch:
@@ -67,8 +67,8 @@ class Coordination:
                     gate = SwitchGate(
                         switches,
                         name,
-                        pause=_bound(runtime.pause, switch_reason(name)),
-                        resume=_bound(runtime.resume, switch_reason(name)),
+                        pause=self._bound(runtime.pause, switch_reason(name)),
+                        resume=self._bound(runtime.resume, switch_reason(name)),
                     )
                     await gate.start()
                     self.switch_gates.append(gate)
@@ -94,15 +94,9 @@ class Coordination:
         self._tasks.append(loop.create_task(self._tick(pause_gate)))
 
     def _start_overrides(self) -> None:
-        try:
-            from workerkit.breakers.remote import BreakerOverrides
-        except ImportError:  # pragma: no cover - present once the breaker CLI lands
-            return
         zk = self.app.settings.zookeeper
-        path = Path(zk.snapshot_path)
-        snapshot = path.with_name(f"{path.stem}.breakers.json")
         self.overrides = BreakerOverrides(
-            self.app.switches.client, zk.root, self.app.breakers, snapshot
+            self.app.switches.client, zk.root, self.app.breakers, snapshot_beside(zk.snapshot_path)
         )
         self.overrides.start()
 
@@ -110,7 +104,12 @@ class Coordination:
         """0: pause; k: consume with at most k in flight (half-open probes); None: normal."""
         runtime.set_cap(limit if limit else None)
         action = runtime.pause(BREAKER_REASON) if limit == 0 else runtime.resume(BREAKER_REASON)
-        self._tasks.append(asyncio.get_running_loop().create_task(_logged(action)))
+        self._tasks.append(asyncio.get_running_loop().create_task(self._then_announce(action)))
+
+    async def _then_announce(self, action: Any) -> None:
+        await _logged(action)
+        if self.presence is not None:
+            self.presence.poke()
 
     async def _tick(self, gate: PauseGate) -> None:
         """Open turns half-open by time alone, and a paused consumer calls nothing: look."""
@@ -118,6 +117,14 @@ class Coordination:
             wait = gate.next_check_in()
             await asyncio.sleep(min(wait, 1.0) if wait is not None else 1.0)
             gate.check()
+
+    def _bound(self, method: Any, reason: str) -> Any:
+        async def call() -> None:
+            await method(reason)
+            if self.presence is not None:
+                self.presence.poke()
+
+        return call
 
     async def stop(self) -> None:
         for gate in self.switch_gates:
@@ -133,13 +140,6 @@ class Coordination:
             await asyncio.to_thread(self.overrides.stop)
         if self.enabled and self.app.switches_started:
             await asyncio.to_thread(self.app.switches.stop)
-
-
-def _bound(method: Any, reason: str) -> Any:
-    async def call() -> None:
-        await method(reason)
-
-    return call
 
 
 async def _logged(action: Any) -> None:

@@ -19,6 +19,7 @@ import aio_pika
 import aiormq
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
+from workerkit.breakers.remote import presence_fields
 from workerkit.broker.connection import connect
 from workerkit.broker.publisher import Publisher
 from workerkit.errors import BrokerUnavailable, ConfigError, DatabaseUnavailable
@@ -212,7 +213,7 @@ class Worker:
         return {
             "queues": {q: r.state() for q, r in self.runtimes.items()},
             "connected": self.connected.is_set(),
-            "breakers": {s.name: s.as_dict() for s in self.app.breakers.snapshot()},
+            **presence_fields(self.app.breakers),
         }
 
     async def _shutdown(self, connection: aio_pika.abc.AbstractConnection | None) -> int:

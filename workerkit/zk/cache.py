@@ -81,6 +81,7 @@ class ChildrenCache(Generic[T]):
         self.client, self.path, self._convert, self._snapshot = client, path, convert, snapshot
         self.values: dict[str, T] = {}  # never mutated after publication: swapped whole
         self._entries: dict[str, Entry[T]] = {}
+        self._refused: dict[str, int] = {}  # name -> mzxid of the bad write already logged
         self.listeners: Listeners[T] = Listeners()
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[str] = queue.SimpleQueue()
@@ -96,7 +97,7 @@ class ChildrenCache(Generic[T]):
         if snap is not None:
             entries = {}
             for name, raw in snap.values.items():
-                value = self._parse(name, raw)
+                value = self._parse(name, raw, snap.mzxids.get(name, 0))
                 if value is not _INVALID:
                     entries[name] = Entry(value, raw, snap.mzxids.get(name, 0), Source.SNAPSHOT)
             self._publish(entries, save=False)
@@ -211,23 +212,28 @@ class ChildrenCache(Generic[T]):
         try:
             raw = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
-            log.error(
-                "%s/%s holds malformed JSON (%s); keeping the previous value", self.path, name, exc
-            )
+            self._refuse(name, stat.mzxid, f"holds malformed JSON ({exc})")
             return old
-        value = self._parse(name, raw)
+        value = self._parse(name, raw, stat.mzxid)
         if value is _INVALID:
             return old
+        self._refused.pop(name, None)
         return Entry(value, raw, stat.mzxid, Source.ZOOKEEPER)
 
-    def _parse(self, name: str, raw: Any) -> T:
+    def _parse(self, name: str, raw: Any, mzxid: int = 0) -> T:
         try:
             return self._convert(name, raw)
         except (ValueError, TypeError) as exc:
-            log.error(
-                "%s/%s is not a valid value (%s); keeping the previous value", self.path, name, exc
-            )
+            self._refuse(name, mzxid, f"is not a valid value ({exc})")
             return _INVALID  # type: ignore[no-any-return]
+
+    def _refuse(self, name: str, mzxid: int, problem: str) -> None:
+        """One ERROR per bad write: a reconnect re-reads every node, and a flapping
+        connection must not repeat the same complaint each time."""
+        if self._refused.get(name) == mzxid:
+            return
+        self._refused[name] = mzxid
+        log.error("%s/%s %s; keeping the previous value", self.path, name, problem)
 
     def _publish(self, entries: dict[str, Entry[T]], save: bool = True) -> None:
         with self._lock:

@@ -71,6 +71,11 @@ class Presence:
                 except (NodeMissing, ZooKeeperUnavailable):
                     pass
 
+    def poke(self) -> None:
+        """Refresh soon, from the background thread: for state changes operators should see
+        at once (a pause, a breaker forced open). Never blocks the caller."""
+        self._wake.set()
+
     def refresh(self) -> None:
         """Write the current state now (also called by the background thread)."""
         data = json.dumps(self._document(), sort_keys=True).encode()
@@ -132,3 +137,47 @@ def age_seconds(iso: str, now: float | None = None) -> float | None:
     except (TypeError, ValueError):
         return None
     return (time.time() if now is None else now) - stamp
+
+
+STALE_AFTER = 30.0  # seconds without a refresh; six default refresh intervals
+
+
+def live_workers(client: ZkClient, root: str) -> list[dict[str, Any]]:
+    """Every live worker's document, one row per (queue, worker), for the admin CLIs.
+
+    Each row adds ``queue``, ``worker`` (``<host>-<pid>``), ``updated_age`` and ``stale``
+    (an alive session whose refresh is stuck) to what the worker published.
+    """
+    base = f"{root}/workers"
+    try:
+        queues = sorted(client.get_children(base))
+    except NodeMissing:
+        return []
+    rows: list[dict[str, Any]] = []
+    for queue in queues:
+        try:
+            ids = sorted(client.get_children(f"{base}/{queue}"))
+        except NodeMissing:
+            continue
+        found = client.get_many([f"{base}/{queue}/{i}" for i in ids])
+        for worker_id in ids:
+            node = found[f"{base}/{queue}/{worker_id}"]
+            if node is None:  # exited while we listed
+                continue
+            try:
+                doc = json.loads(node[0].decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                doc = {}
+            if not isinstance(doc, dict):
+                doc = {}
+            age = age_seconds(doc.get("updated_at", ""))
+            rows.append(
+                {
+                    **doc,
+                    "queue": queue,
+                    "worker": worker_id,
+                    "updated_age": age,
+                    "stale": age is None or age > STALE_AFTER,
+                }
+            )
+    return rows

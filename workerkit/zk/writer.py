@@ -64,6 +64,38 @@ class AdminWriter:
         except NodeMissing:
             return []
 
+    def nodes(self) -> list[Node]:
+        """Every node, sorted by name; one deleted while we list is left out."""
+        found = []
+        for name in self.names():
+            try:
+                found.append(self.read(name))
+            except NodeMissing:
+                continue
+        return found
+
+    def current(self, name: str, if_version: int | None) -> tuple[Any, int | None]:
+        """The document and version a change should build on; ``(None, None)`` if absent.
+
+        ``if_version`` is what a script saw earlier: any other version (or no node) means
+        someone else changed it since, and the change is refused rather than overwriting.
+        """
+        try:
+            node = self.read(name)
+        except NodeMissing:
+            if if_version is not None:
+                raise ConcurrentEdit(
+                    f"{self.noun} {name!r} no longer exists (expected version {if_version}); "
+                    "nothing was written"
+                ) from None
+            return None, None
+        if if_version is not None and node.version != if_version:
+            raise ConcurrentEdit(
+                f"{self.noun} {name!r} is at version {node.version}, not {if_version}: someone "
+                "changed it since you looked; nothing was written. Look again and retry."
+            )
+        return node.data, node.version
+
     def write(
         self, name: str, new: Any, *, version: int | None, by: str, reason: str, old: Any = None
     ) -> None:

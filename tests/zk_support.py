@@ -1,13 +1,16 @@
-"""Tools the switch tests own: a TCP proxy that can cut ZooKeeper off, a private ZooKeeper
+"""Tools the ZooKeeper tests share: a TCP proxy that can cut ZooKeeper off, a private ZooKeeper
 server, and waiting on a condition with a deadline (never sleep-and-hope)."""
 
 from __future__ import annotations
 
 import os
+import queue
 import selectors
 import shutil
 import socket
+import statistics
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +22,9 @@ from typing import Any
 ZK_CLASSPATH = os.environ.get(
     "ZOOKEEPER_CLASSPATH", "/usr/share/java/zookeeper.jar:/etc/zookeeper/conf"
 )
+
+# Tests that write protected nodes (switches, breaker overrides) hold this admin digest.
+ADMIN_DIGEST = "admin:correct-horse-battery"
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 5.0, what: str = "") -> Any:
@@ -182,5 +188,74 @@ def subprocess_env(hosts: str, root: str, **extra: str) -> dict[str, str]:
     """Environment for ``python -m workerkit`` and worker subprocesses of one test."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKERKIT_")}
     env.update(WORKERKIT_ZOOKEEPER_HOSTS=hosts, WORKERKIT_ZOOKEEPER_ROOT=root, **extra)
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
     return env
+
+
+class WorkerProcess:
+    """A worker subprocess whose output lines are read with a deadline, never blocking forever.
+
+    Closing its stdin (:meth:`finish`) is the stand-in workers' signal to stop.
+    """
+
+    def __init__(self, script: str, env: dict[str, str], *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, script, *args],
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.strip())
+
+    def line(self, timeout: float = 5.0) -> str:
+        try:
+            return self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"worker printed nothing within {timeout} s") from None
+
+    def finish(self) -> None:
+        self.proc.communicate("", timeout=10)
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m workerkit ARGS`` in a real process, as an operator would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "workerkit", *args],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=30,
+    )
+
+
+def node_mtime(hosts: str, path: str) -> float:
+    """When ZooKeeper last wrote ``path`` (wall seconds, millisecond resolution)."""
+    from kazoo.client import KazooClient
+
+    client = KazooClient(hosts=hosts)
+    client.start(timeout=10)
+    try:
+        return float(client.exists(path).mtime / 1000)
+    finally:
+        client.stop()
+        client.close()
+
+
+def report_latencies(what: str, latencies: list[float], limit: float = 1.0) -> str:
+    """Check every write->worker latency is under ``limit`` s, and describe them for the log.
+
+    ZooKeeper's mtime has millisecond resolution, so a latency may read up to 2 ms negative.
+    """
+    assert all(-0.002 <= lat < limit for lat in latencies), latencies
+    return (
+        f"{what} over {len(latencies)} deliveries: "
+        f"median {statistics.median(latencies) * 1000:.1f} ms, "
+        f"max {max(latencies) * 1000:.1f} ms"
+    )
