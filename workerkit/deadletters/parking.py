@@ -23,7 +23,8 @@ from workerkit.broker.topology import PARKING_SUFFIX, parking_queue_name
 from workerkit.config import Settings
 from workerkit.deadletters.record import DeadLetterRecord, Reason
 from workerkit.errors import DatabaseUnavailable
-from workerkit.worker.failures import PARK_PREFIX, DeadLetterStoreLike
+from workerkit.worker.deadwriter import BatchStore
+from workerkit.worker.failures import PARK_PREFIX
 
 REASONS: tuple[Reason, ...] = ("exhausted", "non_retriable", "invalid")
 log = logging.getLogger("workerkit.deadletters")
@@ -97,7 +98,7 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
-async def import_queue(channel: AbstractChannel, queue: str, store: DeadLetterStoreLike) -> int:
+async def import_queue(channel: AbstractChannel, queue: str, store: BatchStore) -> int:
     """Import every message waiting in ``<queue>.dead``; stops at the first database error."""
     parked = await channel.declare_queue(parking_queue_name(queue), passive=True)
     moved = 0
@@ -145,7 +146,7 @@ async def import_parked(settings: Settings, queues: Sequence[str] | None = None)
 async def import_loop(
     connection: aio_pika.abc.AbstractConnection,
     queues: Sequence[str],
-    store: DeadLetterStoreLike,
+    store: BatchStore,
     interval: float,
 ) -> None:
     """Background task of a worker: keep the parking queues empty while the database answers."""

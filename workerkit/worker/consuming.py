@@ -26,8 +26,9 @@ from workerkit.broker.publisher import Publisher
 from workerkit.consumer import Consumer
 from workerkit.middleware import MiddlewareChain
 from workerkit.worker.acker import Acker, Action
+from workerkit.worker.deadwriter import DeadLetterWriter
 from workerkit.worker.dispatch import Dispatcher, tag_of, to_message
-from workerkit.worker.failures import DeadLetterStoreLike, FailureSink
+from workerkit.worker.failures import FailureSink
 
 log = logging.getLogger("workerkit.worker")
 
@@ -49,7 +50,7 @@ class ConsumerRuntime:
         consumer: Consumer,
         *,
         middleware: MiddlewareChain,
-        store: DeadLetterStoreLike | None,
+        writer: DeadLetterWriter | None,
         publisher_fn: Callable[[], Publisher | None],
     ) -> None:
         self.consumer = consumer
@@ -71,7 +72,7 @@ class ConsumerRuntime:
         )
         self.dispatcher = Dispatcher(
             consumer,
-            sink=FailureSink(consumer, self.topology, publisher_fn, store),
+            sink=FailureSink(consumer, self.topology, publisher_fn, writer),
             middleware=middleware,
             executor=self.executor,
             settle=self._settle,

@@ -38,7 +38,7 @@ from workerkit.message import (
 )
 from workerkit.middleware import MiddlewareChain
 from workerkit.worker.acker import Action
-from workerkit.worker.failures import FailureSink, describe_failure
+from workerkit.worker.failures import FailureSink, describe_failure, error_name
 
 log = logging.getLogger("workerkit.worker")
 
@@ -180,23 +180,23 @@ class Dispatcher:
         attempt = ctx.message.attempt if ctx else _attempt_or_one(delivery)
         decision = c.retry.decide(exc, attempt)
         where = _where(c.queue, delivery, attempt, ctx)
-        failure = describe_failure(exc)
         try:
             if decision.action == "retry":
+                # a retry needs only the error's name and text; the traceback is for rows
+                error_type, error_message = error_name(exc), str(exc) or error_name(exc)
                 log.warning(
                     "%s failed with %s: %s; retry in %gs",
                     where,
-                    failure.error_type,
-                    failure.error_message[:300],
+                    error_type,
+                    error_message[:300],
                     decision.delay,
                 )
-                log.debug("traceback of %s:\n%s", where, failure.traceback)
-                headers = retry_headers(
-                    delivery, attempt, failure.error_type, failure.error_message
-                )
+                log.debug("traceback of %s", where, exc_info=exc)
+                headers = retry_headers(delivery, attempt, error_type, error_message)
                 await self.sink.retry(delivery, headers, decision.delay)
                 outcome = "retry"
             else:
+                failure = describe_failure(exc)
                 log.error(
                     "%s dead-lettered (%s) after %s: %s",
                     where,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -12,7 +11,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from aiormq.abc import DeliveredMessage
 
@@ -20,12 +19,12 @@ from workerkit.broker.publisher import Publisher
 from workerkit.broker.topology import ConsumerTopology, declare_queue
 from workerkit.consumer import Consumer
 from workerkit.deadletters.record import DeadLetterRecord, Reason
-from workerkit.errors import DatabaseUnavailable
 from workerkit.message import (
     FIRST_FAILED_HEADER,
     REPLAYED_FROM_HEADER,
     TRACE_HEADER,
 )
+from workerkit.worker.deadwriter import DeadLetterWriter
 
 log = logging.getLogger("workerkit.worker")
 
@@ -49,10 +48,15 @@ class Failure:
     fault_location: str | None
 
 
+def error_name(exc: BaseException) -> str:
+    """``ValueError``, ``myapp.errors.TmsDown``: what an operator greps for."""
+    return f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins.")
+
+
 def describe_failure(exc: BaseException, max_traceback: int = 20_000) -> Failure:
     """Type, message, traceback, and a fingerprint of the type plus the innermost frame of the
     user's own code, so that the same bug groups together across messages and line edits."""
-    error_type = f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins.")
+    error_type = error_name(exc)
     location = None
     for frame, _ in traceback.walk_tb(exc.__traceback__):
         filename = frame.f_code.co_filename
@@ -64,22 +68,18 @@ def describe_failure(exc: BaseException, max_traceback: int = 20_000) -> Failure
     return Failure(error_type, str(exc) or error_type, tb, digest, location)
 
 
-class DeadLetterStoreLike(Protocol):
-    def add(self, record: DeadLetterRecord) -> int: ...
-
-
 class FailureSink:
     def __init__(
         self,
         consumer: Consumer,
         topology: ConsumerTopology,
         publisher_fn: Callable[[], Publisher | None],
-        store: DeadLetterStoreLike | None,
+        writer: DeadLetterWriter | None,
     ) -> None:
         self.consumer = consumer
         self.topology = topology
         self.publisher_fn = publisher_fn
-        self.store = store
+        self.writer = writer
 
     def _publisher(self) -> Publisher:
         publisher = self.publisher_fn()
@@ -108,11 +108,11 @@ class FailureSink:
         self, delivery: DeliveredMessage, attempt: int, reason: Reason, failure: Failure
     ) -> str:
         record = build_record(self.consumer, delivery, attempt, reason, failure)
-        if self.store is not None:
+        if self.writer is not None:
             try:
-                await asyncio.to_thread(self.store.add, record)
+                await self.writer.add(record)
                 return "dead"
-            except DatabaseUnavailable as exc:
+            except Exception as exc:  # noqa: BLE001 - any refusal: park, never lose
                 log.error(
                     "dead-letter database unavailable (%s); parking in %s",
                     exc,

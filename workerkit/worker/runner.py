@@ -26,7 +26,7 @@ from workerkit.errors import BrokerUnavailable, ConfigError, DatabaseUnavailable
 from workerkit.worker.concurrency import ConcurrencyController
 from workerkit.worker.consuming import ConsumerRuntime
 from workerkit.worker.coordination import Coordination
-from workerkit.worker.failures import DeadLetterStoreLike
+from workerkit.worker.deadwriter import BatchStore, DeadLetterWriter
 
 if TYPE_CHECKING:
     from workerkit.app import App
@@ -43,7 +43,7 @@ class Worker:
         app: App,
         queues: Sequence[str] | None = None,
         *,
-        store: DeadLetterStoreLike | None = None,
+        store: BatchStore | None = None,
         install_signals: bool = True,
     ) -> None:
         self.app = app
@@ -57,12 +57,13 @@ class Worker:
             )
         self.publisher: Publisher | None = None
         self.store = store
+        self.writer = DeadLetterWriter(store) if store is not None else None
         self._importer: asyncio.Task[None] | None = None
         self.runtimes = {
             q: ConsumerRuntime(
                 app.consumers[q],
                 middleware=app.middleware,
-                store=store,
+                writer=self.writer,
                 publisher_fn=lambda: self.publisher,
             )
             for q in selected
@@ -237,6 +238,8 @@ class Worker:
             )
         if connection is not None and not connection.is_closed:
             await connection.close()
+        if self.writer is not None:
+            self.writer.close()
         log.info("worker stopped")
         return 0
 
