@@ -16,7 +16,8 @@ from tenacity import (
     retry_if_exception_type,
     stop_after_attempt,
     stop_after_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 T = TypeVar("T")
@@ -34,7 +35,8 @@ def retrying(
     return AsyncRetrying(
         retry=retry_if_exception_type(on),
         stop=stop_after_attempt(attempts) | stop_after_delay(timeout),
-        wait=wait_exponential_jitter(initial=initial, max=maximum),
+        # exponential from ``initial`` with up to ``initial`` of jitter, so callers spread out
+        wait=wait_exponential(multiplier=initial, max=maximum) + wait_random(0, initial),
         reraise=True,
     )
 

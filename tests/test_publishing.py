@@ -1,0 +1,128 @@
+"""Publishing: nothing vanishes silently, and the operator's CLI checks its input first."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aio_pika
+import pytest
+from click.testing import CliRunner
+
+from tests.helpers import delete_queues
+from workerkit import App, Settings, Unroutable, retry_call
+from workerkit.cli import cli, exitcodes
+from workerkit.config import BrokerSettings, SecretUrl
+
+
+async def drain(amqp_url: str, queue: str) -> list[aio_pika.abc.AbstractIncomingMessage]:
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        q = await channel.declare_queue(queue, durable=True)
+        got = []
+        while (message := await q.get(no_ack=True, fail=False)) is not None:
+            got.append(message)
+        return got
+    finally:
+        await connection.close()
+
+
+@pytest.mark.integration
+async def test_a_message_no_queue_would_receive_raises_unroutable(
+    amqp_url: str, queue_name: str
+) -> None:
+    app = App("t", settings=Settings(broker=BrokerSettings(url=SecretUrl(amqp_url))))
+    try:
+        with pytest.raises(Unroutable, match=queue_name):
+            await app.publish(queue_name, {"order": 1})
+    finally:
+        await app.close()
+
+
+@pytest.mark.integration
+async def test_published_messages_are_persistent_with_an_id_and_a_trace_id(
+    amqp_url: str, queue_name: str
+) -> None:
+    await drain(amqp_url, queue_name)  # declares the queue
+    app = App("t", settings=Settings(broker=BrokerSettings(url=SecretUrl(amqp_url))))
+    try:
+        await app.publish(queue_name, {"order": 1}, trace_id="trace-1")
+        await app.publish(queue_name, b"\x00raw", headers={"k": "v"})
+        first, second = await drain(amqp_url, queue_name)
+        assert json.loads(first.body) == {"order": 1}
+        assert first.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+        assert first.message_id and first.headers["x-trace-id"] == "trace-1"
+        assert second.body == b"\x00raw" and second.headers["k"] == "v"
+        assert second.headers["x-trace-id"] and second.message_id != first.message_id
+    finally:
+        await app.close()
+        await delete_queues(amqp_url, queue_name)
+
+
+@pytest.mark.integration
+async def test_the_publish_command_sends_one_message_per_line_and_refuses_bad_json(
+    amqp_url: str, queue_name: str
+) -> None:
+    await drain(amqp_url, queue_name)
+    runner = CliRunner()
+    env = {"WORKERKIT_BROKER_URL": amqp_url}
+    try:
+        bad = await asyncio.to_thread(
+            runner.invoke,
+            cli,
+            ["publish", queue_name, "--file", "-"],
+            input='{"a": 1}\n{oops\n',
+            env=env,
+        )
+        assert bad.exit_code == exitcodes.RET_USAGE and "line 2" in bad.output
+        assert await drain(amqp_url, queue_name) == []  # nothing was sent
+
+        lines = "".join(json.dumps({"n": n}) + "\n" for n in range(60))
+        ok = await asyncio.to_thread(
+            runner.invoke,
+            cli,
+            ["publish", queue_name, "--file", "-", "--header", "src=cli"],
+            input=lines,
+            env=env,
+        )
+        assert ok.exit_code == 0, ok.output
+        got = await drain(amqp_url, queue_name)
+        assert [json.loads(m.body)["n"] for m in got] == list(range(60))
+        assert all(m.headers["src"] == "cli" for m in got)
+    finally:
+        await delete_queues(amqp_url, queue_name)
+
+
+async def test_retry_call_retries_only_what_it_is_told_and_gives_up_after_its_attempts() -> None:
+    calls = 0
+
+    async def flaky() -> str:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise ConnectionError("blip")
+        return "ok"
+
+    assert await retry_call(flaky, on=ConnectionError, attempts=3, initial=0.001) == "ok"
+    assert calls == 3
+
+    async def broken() -> None:
+        raise ValueError("a bug, not a blip")
+
+    calls = 0
+
+    async def counted() -> None:
+        nonlocal calls
+        calls += 1
+        await broken()
+
+    with pytest.raises(ValueError):
+        await retry_call(counted, on=ConnectionError, attempts=5, initial=0.001)
+    assert calls == 1
+    with pytest.raises(ConnectionError):
+        await retry_call(flaky_forever, on=ConnectionError, attempts=2, initial=0.001)
+
+
+async def flaky_forever() -> None:
+    raise ConnectionError("still down")
