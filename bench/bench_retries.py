@@ -9,7 +9,8 @@
              dead_letters table (a schema of its own, dropped afterwards)
 
 Rates are messages per second from the worker's start to the last outcome; ratios are to the
-success path. BENCH_CONCURRENCY (default 20) sets the handler slots. Targets: retry >= 0.45 of success; dead >= 1,200 msg/s on PostgreSQL.
+success path. BENCH_CONCURRENCY (default 20) sets the handler slots.
+Targets: retry >= 0.45 of success; dead >= 1,200 msg/s on PostgreSQL.
 """
 
 from __future__ import annotations
