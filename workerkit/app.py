@@ -16,7 +16,7 @@ from workerkit.broker.publisher import Publisher
 from workerkit.config import Settings
 from workerkit.consumer import Consumer, build_consumer
 from workerkit.errors import ConsumerDefinitionError
-from workerkit.message import TRACE_HEADER, encode_body, new_id
+from workerkit.message import TRACE_HEADER, new_id
 from workerkit.middleware import Middleware, MiddlewareChain
 from workerkit.switches.manager import SwitchManager
 
@@ -120,16 +120,15 @@ class App:
         Raises :class:`workerkit.Unroutable` when no queue would receive it.
         """
         publisher = await self._get_publisher()
-        raw, default_type = encode_body(body)
-        merged = dict(headers or {})
-        merged.setdefault(TRACE_HEADER, trace_id or new_id())
-        return await publisher.publish(
+        given = (headers or {}).get(TRACE_HEADER)
+        return await publisher.send(
             routing_key,
-            raw,
+            body,
+            trace_id=trace_id or (given if isinstance(given, str) else None) or new_id(),
             exchange=exchange,
-            headers=merged,
+            headers=headers,
             message_id=message_id,
-            content_type=content_type or default_type,
+            content_type=content_type,
         )
 
     async def _get_publisher(self) -> Publisher:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from workerkit.message import TRACE_HEADER, Message, encode_body
+from workerkit.message import Message
 
 if TYPE_CHECKING:
     from workerkit.broker.publisher import Publisher
@@ -70,13 +70,11 @@ class Context:
         """Publish (confirmed) a follow-up message that carries this message's trace id."""
         if self._publisher is None:
             raise RuntimeError("this context has no broker connection to publish on")
-        raw, content_type = encode_body(body)
-        merged = {**(headers or {}), TRACE_HEADER: self.message.trace_id}
-        return await self._publisher.publish(
+        return await self._publisher.send(
             routing_key,
-            raw,
+            body,
+            trace_id=self.message.trace_id,
             exchange=exchange,
-            headers=merged,
+            headers=headers,
             message_id=message_id,
-            content_type=content_type,
         )

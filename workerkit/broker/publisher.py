@@ -10,7 +10,7 @@ import aiormq
 from aio_pika.abc import AbstractChannel, AbstractExchange, DeliveryMode
 
 from workerkit.errors import PublishNotConfirmed, Unroutable
-from workerkit.message import new_id
+from workerkit.message import TRACE_HEADER, encode_body, new_id
 
 #: AMQP basic properties a caller may pass through ``properties=``.
 PROPERTY_NAMES = frozenset(
@@ -102,3 +102,26 @@ class Publisher:
                 f"no confirm for message {message_id} within {self.confirm_timeout} s"
             ) from exc
         return message_id
+
+    async def send(
+        self,
+        routing_key: str,
+        body: Any,
+        *,
+        trace_id: str,
+        exchange: str = "",
+        headers: Mapping[str, Any] | None = None,
+        message_id: str | None = None,
+        content_type: str | None = None,
+    ) -> str:
+        """``publish`` for application values: encodes ``body`` (bytes as they are, else
+        JSON) and stamps the trace id, which wins over one passed in ``headers``."""
+        raw, default_type = encode_body(body)
+        return await self.publish(
+            routing_key,
+            raw,
+            exchange=exchange,
+            headers={**(headers or {}), TRACE_HEADER: trace_id},
+            message_id=message_id,
+            content_type=content_type or default_type,
+        )
