@@ -11,7 +11,7 @@ import pytest
 from pamqp.commands import Basic
 
 from tests.helpers import TcpProxy, delete_queues, queue_depth, running_worker, wait_for
-from workerkit import App, Message, Settings
+from workerkit import App, ConfigError, Message, Settings
 from workerkit.config import BrokerSettings, SecretUrl
 
 pytestmark = pytest.mark.integration
@@ -152,4 +152,54 @@ async def test_the_worker_reconnects_after_the_connection_drops_and_loses_nothin
     finally:
         await publisher.close()
         await proxy.close()
+        await delete_queues(amqp_url, queue_name)
+
+
+async def test_a_channel_the_broker_closes_is_replaced_and_nothing_is_lost(
+    amqp_url: str, queue_name: str
+) -> None:
+    app = make_app(amqp_url, reconnect_max_delay=0.5)
+    counts: Counter[int] = Counter()
+
+    @app.consumer(queue_name, concurrency=3)
+    async def handle(message: Message) -> None:
+        counts[message.body["n"]] += 1
+
+    try:
+        async with running_worker(app) as worker:
+            runtime = worker.runtimes[queue_name]
+            for n in range(50):
+                await app.publish(queue_name, {"n": n})
+            await wait_for(lambda: len(counts) == 50, 10, what="first batch")
+            # an ack of a tag the broker never sent: it closes that channel (PRECONDITION_FAILED)
+            assert runtime.channel is not None
+            underlay = await runtime.channel.get_underlay_channel()
+            await underlay.basic_ack(10**6)
+            await wait_for(lambda: worker.attachments >= 2, 10, what="a fresh connection")
+            for n in range(50, 100):
+                await app.publish(queue_name, {"n": n})
+            await wait_for(lambda: len(counts) == 100, 10, what="second batch after the error")
+        assert set(counts) == set(range(100))
+        assert await queue_depth(amqp_url, queue_name) == 0
+    finally:
+        await delete_queues(amqp_url, queue_name)
+
+
+async def test_a_queue_declared_with_other_arguments_stops_the_worker_with_the_fix(
+    amqp_url: str, queue_name: str
+) -> None:
+    connection = await aiormq.connect(amqp_url)
+    channel = await connection.channel()
+    await channel.queue_declare(queue_name, durable=True, arguments={"x-max-length": 10})
+    await connection.close()
+    app = make_app(amqp_url)
+
+    @app.consumer(queue_name)
+    async def handle(message: Message) -> None: ...
+
+    try:
+        with pytest.raises(ConfigError, match=f"queue {queue_name} exists with other arguments"):
+            async with running_worker(app):
+                pass
+    finally:
         await delete_queues(amqp_url, queue_name)

@@ -14,7 +14,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel
 
-from workerkit.errors import ConsumerDefinitionError, WorkerkitError
+from workerkit.errors import ConfigError, ConsumerDefinitionError
 
 RETRY_SUFFIX = ".retriable"
 PARKING_SUFFIX = ".dead"
@@ -118,7 +118,7 @@ def plan(
     )
 
 
-class TopologyMismatch(WorkerkitError):
+class TopologyMismatch(ConfigError):
     """A queue exists with other arguments than the code asks for."""
 
 

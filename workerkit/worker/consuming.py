@@ -114,6 +114,10 @@ class ConsumerRuntime:
         if not self.pause_reasons:
             await self._start_consuming()
 
+    @property
+    def channel(self) -> aio_pika.abc.AbstractChannel | None:
+        return self._channel
+
     def _forget_channel(self) -> None:
         """The old channel is gone: its unacked deliveries are already back in the queue."""
         self._channel = self._underlay = self._acker = None

@@ -88,6 +88,7 @@ class Worker:
         self._stop: asyncio.Event | None = None
         self._scaling: list[asyncio.Task[None]] = []
         self._signals = 0
+        self._lost_event: asyncio.Event | None = None
         self.coordination = Coordination(self)
 
     # -- control --------------------------------------------------------------------------
@@ -126,7 +127,7 @@ class Worker:
         self.app.middleware.emit("after_worker_boot", list(self.runtimes))
         try:
             while connection is not None:
-                lost = asyncio.Event()
+                lost = self._lost_event = asyncio.Event()
                 connection.close_callbacks.add(lambda *_, ev=lost: ev.set())
                 try:
                     await self._attach(connection)
@@ -142,6 +143,8 @@ class Worker:
                 if self._stop.is_set():
                     break
                 self._lost()
+                if not connection.is_closed:  # only a channel died: start afresh
+                    await _close_quietly(connection)
                 connection = await self._reconnect()
             return await self._shutdown(connection)
         finally:
@@ -153,8 +156,11 @@ class Worker:
         self.publisher = await Publisher.open(
             connection, confirm_timeout=self.settings.broker.confirm_timeout
         )
+        self._watch(self.publisher.channel)
         for runtime in self.runtimes.values():
             await runtime.attach(connection)
+            if runtime.channel is not None:
+                self._watch(runtime.channel)
         if self.store is not None:
             from workerkit.deadletters.parking import import_loop
 
@@ -178,6 +184,19 @@ class Worker:
         self.attachments += 1
         log.info("connected; consuming %s", ", ".join(self.runtimes))
         self.app.middleware.emit("after_connection_state", "connected", "")
+
+    def _watch(self, channel: aio_pika.abc.AbstractChannel) -> None:
+        """A channel the broker closes on us (an error on one delivery or publish) would
+        leave a consumer silent or every retry failing; treat it like a lost connection."""
+        lost = self._lost_event
+
+        def closed(_: object, exc: BaseException | None) -> None:
+            stopping = self._stop is not None and self._stop.is_set()
+            if lost is not None and not lost.is_set() and not stopping:
+                log.warning("a channel was closed by the broker (%s); reconnecting", exc)
+                lost.set()
+
+        channel.close_callbacks.add(closed)
 
     def _lost(self) -> None:
         self.publisher = None
@@ -242,6 +261,13 @@ class Worker:
             self.writer.close()
         log.info("worker stopped")
         return 0
+
+
+async def _close_quietly(connection: aio_pika.abc.AbstractConnection) -> None:
+    try:
+        await connection.close()
+    except Exception as exc:  # noqa: BLE001 - it is being replaced either way
+        log.debug("closing the old connection: %s", exc)
 
 
 async def _first(*aws: Awaitable[Any]) -> None:
