@@ -21,7 +21,8 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s"
 #: attributes every LogRecord has; anything else on a record came from ``extra``
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 #: loggers whose INFO lines are about their own internals, not about messages
-QUIET = ("aiormq", "aio_pika", "kazoo")
+# chatty at INFO: connection details, and alembic describing each schema check
+QUIET = ("aiormq", "aio_pika", "kazoo", "alembic")
 
 
 class TextFormatter(logging.Formatter):
