@@ -265,6 +265,24 @@ async def test_topic_bindings_route_to_the_consumers_that_match() -> None:
     assert sorted(got) == ["all:order.eu.created", "all:order.us.created", "eu:order.eu.created"]
 
 
+async def test_a_consumer_whose_switch_is_off_keeps_its_messages_until_switched_on() -> None:
+    app = make_app()
+    got: list[int] = []
+
+    @app.consumer("orders", switch="orders-on")
+    async def handle(message: Message) -> None:
+        got.append(message.body["id"])
+
+    async with TestBroker(app, switches={"orders-on": False}) as broker:
+        await broker.publish("orders", {"id": 1})
+        await broker.join()
+        assert (got, len(broker.pending("orders"))) == ([], 1)
+        broker.switches["orders-on"] = True
+        await broker.join()
+
+    assert got == [1]
+
+
 async def test_a_header_amqp_cannot_carry_fails_at_publish() -> None:
     async with TestBroker(make_app(), queues=["q"]) as broker:
         with pytest.raises(TypeError):
@@ -292,6 +310,27 @@ async def test_middleware_hooks_see_the_outcomes() -> None:
         await broker.join()
 
     assert sorted(outcomes) == ["dead", "invalid", "retry"]
+
+
+async def test_join_of_one_queue_leaves_the_other_consumers_alone() -> None:
+    app = make_app()
+    got: list[str] = []
+
+    @app.consumer("a")
+    async def handle_a(message: Message) -> None:
+        got.append("a")
+
+    @app.consumer("b")
+    async def handle_b(message: Message) -> None:
+        got.append("b")
+
+    async with TestBroker(app) as broker:
+        await broker.publish("a", {})
+        await broker.publish("b", {})
+        await broker.join("a")
+        assert (got, len(broker.pending("b"))) == (["a"], 1)
+        with pytest.raises(ValueError, match="no consumer"):
+            await broker.join("a.dead")
 
 
 def test_the_harness_is_exported_from_workerkit_testing_only() -> None:

@@ -19,11 +19,13 @@ work queue; acks and requeues; the real dead-letter writer over an in-memory tab
 
 What it does not emulate: concurrency (one message at a time, in queue order, round-robin
 across queues), prefetch, reconnects, broker TTL timing (retry delays are skipped, or scaled
-by ``retry_delay_scale``), the ``x-death`` headers RabbitMQ adds to expired copies, per-message
-``expiration``, headers exchanges, switches (``switch=`` consumers always run), breakers'
-``pause_when_open``, and ``App.publish`` (publish through the broker instead). Sync handlers run
-in the loop's default executor; one stuck there cannot be cancelled by ``join``'s timeout.
-Middleware is read when the broker is created: add it to the app first.
+by ``retry_delay_scale``), the ``x-death`` headers RabbitMQ adds to expired copies,
+per-message ``expiration``, headers exchanges (an undeclared exchange is ``Unroutable``
+here, a channel error there), breakers' ``pause_when_open``, and ``App.publish`` (publish
+through the broker instead). ZooKeeper is not involved: ``switches`` is a dict of flags, and
+a switch not in it reads as on, as with no node. Sync handlers run in the loop's default
+executor; one stuck there cannot be cancelled by ``join``'s timeout. Middleware is read when
+the broker is created: add it to the app first.
 """
 
 from __future__ import annotations
@@ -78,6 +80,10 @@ class Published:
     def message_id(self) -> str | None:
         return self.properties.message_id
 
+    @property
+    def content_type(self) -> str | None:
+        return self.properties.content_type
+
     def json(self) -> Any:
         return json.loads(self.body)
 
@@ -86,6 +92,16 @@ def on_the_wire(properties: Basic.Properties, body_size: int) -> Basic.Propertie
     """Marshal and unmarshal like aiormq does, so types change (and fail) as they would."""
     data = pamqp.frame.marshal(ContentHeader(0, body_size, properties), 1)
     return cast(ContentHeader, pamqp.frame.unmarshal(data)[2]).properties
+
+
+def binds(binding: topo.Binding, exchange: str, routing_key: str) -> bool:
+    if binding.exchange != exchange:
+        return False
+    if binding.exchange_type == "topic":
+        return topic_matches(binding.routing_key.split("."), routing_key.split("."))
+    if binding.exchange_type == "direct":
+        return binding.routing_key == routing_key
+    return binding.exchange_type == "fanout"  # a headers exchange takes nothing here
 
 
 def topic_matches(pattern: list[str], words: list[str]) -> bool:
@@ -167,13 +183,20 @@ class TestBroker:
     __test__ = False  # not a pytest test class, despite the name
 
     def __init__(
-        self, app: App, *, queues: Iterable[str] = (), retry_delay_scale: float = 0.0
+        self,
+        app: App,
+        *,
+        queues: Iterable[str] = (),
+        retry_delay_scale: float = 0.0,
+        switches: Mapping[str, bool] | None = None,
     ) -> None:
         if retry_delay_scale < 0:
             raise ValueError(f"retry_delay_scale must be >= 0, got {retry_delay_scale}")
         self.app = app
         #: retry copies wait ``delay * retry_delay_scale`` seconds; 0 releases them at once
         self.retry_delay_scale = retry_delay_scale
+        #: switch name -> on; a consumer whose ``switch=`` is off is paused, its queue kept
+        self.switches = dict(switches or {})
         #: every delivery the dispatcher acked: handled, retried (after its copy) or dead
         self.acked: list[Published] = []
         self._store = _MemoryStore()
@@ -254,12 +277,17 @@ class TestBroker:
         *,
         timeout: float = 5.0,  # noqa: ASYNC109 - dramatiq's join(timeout=); the error says what is left
     ) -> None:
-        """Run the consumers (of ``queue``, or all) until their work and retry queues are
-        empty. Raises ``TimeoutError`` naming what is left when a handler hangs or messages
-        never stop coming; the message in hand goes back to its queue, as on a lost channel."""
+        """Run the consumers (of ``queue``, or all that are not switched off) until their
+        work and retry queues are empty; a paused consumer's messages are left waiting.
+        Raises ``TimeoutError`` naming what is left when a handler hangs or messages never
+        stop coming; the message in hand goes back to its queue, as on a lost channel."""
         if queue is not None and queue not in self._dispatchers:
             raise ValueError(f"queue {queue!r} has no consumer (consumed: {sorted(self._plans)})")
-        names = [queue] if queue is not None else list(self._dispatchers)
+        names = [
+            n
+            for n in ([queue] if queue is not None else self._dispatchers)
+            if self.switches.get(self._dispatchers[n].consumer.switch or "", True)
+        ]
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
@@ -301,20 +329,7 @@ class TestBroker:
     ) -> None:
         """Deliver to every bound queue; a message no queue takes is returned (raised)."""
         if exchange:
-            words = routing_key.split(".")
-            targets = {
-                b.queue
-                for b in self._bindings
-                if b.exchange == exchange
-                and (
-                    b.exchange_type == "fanout"
-                    or (b.exchange_type == "direct" and b.routing_key == routing_key)
-                    or (
-                        b.exchange_type == "topic"
-                        and topic_matches(b.routing_key.split("."), words)
-                    )
-                )
-            }
+            targets = {b.queue for b in self._bindings if binds(b, exchange, routing_key)}
         else:
             targets = {routing_key} if routing_key in self._queues else set()
         if not targets and mandatory:
