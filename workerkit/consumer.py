@@ -11,7 +11,7 @@ from typing import Any, Literal, get_type_hints
 
 from pydantic import BaseModel
 
-from workerkit.broker.topology import validate_queue_name
+from workerkit.broker.topology import ConsumerTopology, plan, validate_queue_name
 from workerkit.config import Settings
 from workerkit.errors import ConsumerDefinitionError
 from workerkit.message import Message
@@ -64,6 +64,18 @@ class Consumer:
     @property
     def elastic(self) -> bool:
         return self.min_concurrency != self.max_concurrency
+
+    def topology(self) -> ConsumerTopology:
+        """The queues and bindings this consumer needs (a fresh plan: it grows with ad-hoc
+        retry delays)."""
+        return plan(
+            self.queue,
+            queue_type=self.queue_type,
+            exchange=self.exchange,
+            routing_keys=self.routing_keys,
+            exchange_type=self.exchange_type,
+            delays=self.retry.distinct_delays(),
+        )
 
 
 def _fail(queue: str, option: str, problem: str) -> ConsumerDefinitionError:

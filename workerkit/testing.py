@@ -213,14 +213,7 @@ class TestBroker:
         for name in queues:
             self.declare(topo.QueueSpec(name))
         for c in app.consumers.values():
-            plan = topo.plan(
-                c.queue,
-                queue_type=c.queue_type,
-                exchange=c.exchange,
-                routing_keys=c.routing_keys,
-                exchange_type=c.exchange_type,
-                delays=c.retry.distinct_delays(),
-            )
+            plan = c.topology()
             for spec in plan.all_queues():
                 self.declare(spec)
             self._bindings += plan.bindings

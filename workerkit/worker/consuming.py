@@ -56,14 +56,7 @@ class ConsumerRuntime:
         self.consumer = consumer
         self.queue = consumer.queue
         self.middleware = middleware
-        self.topology = topo.plan(
-            consumer.queue,
-            queue_type=consumer.queue_type,
-            exchange=consumer.exchange,
-            routing_keys=consumer.routing_keys,
-            exchange_type=consumer.exchange_type,
-            delays=consumer.retry.distinct_delays(),
-        )
+        self.topology = consumer.topology()
         self.target = consumer.min_concurrency
         self.executor = (
             None
