@@ -16,7 +16,6 @@ from workerkit.broker.publisher import Publisher
 from workerkit.config import Settings
 from workerkit.consumer import Consumer, build_consumer
 from workerkit.errors import ConsumerDefinitionError
-from workerkit.message import TRACE_HEADER, new_id
 from workerkit.middleware import Middleware, MiddlewareChain
 from workerkit.switches.manager import SwitchManager
 
@@ -120,11 +119,10 @@ class App:
         Raises :class:`workerkit.Unroutable` when no queue would receive it.
         """
         publisher = await self._get_publisher()
-        given = (headers or {}).get(TRACE_HEADER)
         return await publisher.send(
             routing_key,
             body,
-            trace_id=trace_id or (given if isinstance(given, str) else None) or new_id(),
+            trace_id=trace_id,
             exchange=exchange,
             headers=headers,
             message_id=message_id,

@@ -47,18 +47,15 @@ from pamqp.header import ContentHeader
 
 from workerkit.app import App
 from workerkit.broker import topology as topo
-from workerkit.broker.publisher import PROPERTY_NAMES, Publisher
+from workerkit.broker.publisher import Publisher
 from workerkit.deadletters.record import DeadLetterRecord
 from workerkit.errors import Unroutable
-from workerkit.message import TRACE_HEADER, new_id
 from workerkit.worker.acker import Action
 from workerkit.worker.deadwriter import DeadLetterWriter
 from workerkit.worker.dispatch import Dispatcher, tag_of
 from workerkit.worker.failures import FailureSink
 
 __all__ = ["Published", "TestBroker"]
-
-PERSISTENT = 2
 
 
 @dataclass(frozen=True)
@@ -149,32 +146,17 @@ class _MemoryPublisher(Publisher):
         super().__init__(cast(AbstractChannel, _MemoryChannel(broker)))
         self.broker = broker
 
-    async def publish(
+    async def _send(
         self,
+        exchange: str,
         routing_key: str,
         body: bytes,
+        props: Basic.Properties,
         *,
-        exchange: str = "",
-        headers: Mapping[str, Any] | None = None,
-        message_id: str | None = None,
-        content_type: str | None = None,
-        properties: Mapping[str, Any] | None = None,
-        mandatory: bool = True,
-    ) -> str:
-        message_id = message_id or new_id()
-        extra = {
-            k: v for k, v in (properties or {}).items() if k in PROPERTY_NAMES and v is not None
-        }
-        props = Basic.Properties(
-            content_type=content_type,
-            headers=dict(headers or {}),
-            message_id=message_id,
-            delivery_mode=PERSISTENT,
-            **extra,
-        )
+        mandatory: bool,
+    ) -> None:
         wire = on_the_wire(props, len(body))
-        self.broker.route(exchange, routing_key, bytes(body), wire, mandatory=mandatory)
-        return message_id
+        self.broker.route(exchange, routing_key, body, wire, mandatory=mandatory)
 
 
 class TestBroker:
@@ -252,12 +234,10 @@ class TestBroker:
         content_type: str | None = None,
     ) -> str:
         """What ``App.publish`` does, onto these queues: bytes as they are, else JSON."""
-        given = (headers or {}).get(TRACE_HEADER)
-        trace = trace_id or (given if isinstance(given, str) else None) or new_id()
         return await self._publisher.send(
             routing_key,
             body,
-            trace_id=trace,
+            trace_id=trace_id,
             exchange=exchange,
             headers=headers,
             message_id=message_id,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
 import aio_pika
 import aiormq
-from aio_pika.abc import AbstractChannel, AbstractExchange, DeliveryMode
+from aio_pika.abc import AbstractChannel
+from pamqp.commands import Basic
 
 from workerkit.errors import PublishNotConfirmed, Unroutable
 from workerkit.message import TRACE_HEADER, encode_body, new_id
@@ -32,13 +34,14 @@ class Publisher:
     """Publishes on one channel opened with publisher confirms.
 
     ``publish`` returns only after the broker confirmed the message, so a caller that acks an
-    incoming message afterwards never loses it.
+    incoming message afterwards never loses it. Building the message and sending it are two
+    steps so that workerkit.testing can replace only the sending.
     """
 
     def __init__(self, channel: AbstractChannel, *, confirm_timeout: float = 10.0) -> None:
         self.channel = channel
         self.confirm_timeout = confirm_timeout
-        self._exchanges: dict[str, AbstractExchange] = {}
+        self._underlay: aiormq.abc.AbstractChannel | None = None
 
     @classmethod
     async def open(
@@ -46,15 +49,6 @@ class Publisher:
     ) -> Publisher:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         return cls(channel, confirm_timeout=confirm_timeout)
-
-    async def _exchange(self, name: str) -> AbstractExchange:
-        if not name:
-            return self.channel.default_exchange
-        exchange = self._exchanges.get(name)
-        if exchange is None:
-            exchange = await self.channel.get_exchange(name, ensure=False)
-            self._exchanges[name] = exchange
-        return exchange
 
     async def publish(
         self,
@@ -72,23 +66,39 @@ class Publisher:
         :class:`Unroutable` when no queue took it and :class:`PublishNotConfirmed` on a nack
         or timeout."""
         message_id = message_id or new_id()
-        extra = {
-            ("type" if k == "message_type" else k): v
-            for k, v in (properties or {}).items()
-            if k in PROPERTY_NAMES and v is not None
-        }
-        message = aio_pika.Message(
-            body,
-            headers=dict(headers or {}),
+        given = properties or {}
+        extra = {k: v for k, v in given.items() if k in PROPERTY_NAMES and v is not None}
+        props = Basic.Properties(
+            headers=_sendable(dict(headers or {})),
             content_type=content_type,
             message_id=message_id,
-            delivery_mode=DeliveryMode.PERSISTENT,
+            delivery_mode=2,  # persistent
             **extra,
         )
-        target = await self._exchange(exchange)
+        await self._send(exchange, routing_key, bytes(body), props, mandatory=mandatory)
+        return message_id
+
+    async def _send(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        props: Basic.Properties,
+        *,
+        mandatory: bool,
+    ) -> None:
+        if self._underlay is None:
+            self._underlay = await self.channel.get_underlay_channel()
         try:
-            await target.publish(
-                message, routing_key, mandatory=mandatory, timeout=self.confirm_timeout
+            confirmation = await asyncio.wait_for(
+                self._underlay.basic_publish(
+                    body,
+                    exchange=exchange,
+                    routing_key=routing_key,
+                    properties=props,
+                    mandatory=mandatory,
+                ),
+                self.confirm_timeout,
             )
         except aiormq.exceptions.PublishError as exc:
             raise Unroutable(
@@ -96,32 +106,46 @@ class Publisher:
                 f"{routing_key!r}; the message was returned, not lost"
             ) from exc
         except aiormq.exceptions.DeliveryError as exc:
-            raise PublishNotConfirmed(f"broker refused message {message_id}: {exc}") from exc
+            raise PublishNotConfirmed(f"broker refused message {props.message_id}: {exc}") from exc
         except TimeoutError as exc:
             raise PublishNotConfirmed(
-                f"no confirm for message {message_id} within {self.confirm_timeout} s"
+                f"no confirm for message {props.message_id} within {self.confirm_timeout} s"
             ) from exc
-        return message_id
+        if isinstance(confirmation, Basic.Nack):
+            raise PublishNotConfirmed(f"broker refused message {props.message_id} (nack)")
 
     async def send(
         self,
         routing_key: str,
         body: Any,
         *,
-        trace_id: str,
+        trace_id: str | None = None,
         exchange: str = "",
         headers: Mapping[str, Any] | None = None,
         message_id: str | None = None,
         content_type: str | None = None,
     ) -> str:
-        """``publish`` for application values: encodes ``body`` (bytes as they are, else
-        JSON) and stamps the trace id, which wins over one passed in ``headers``."""
+        """``publish`` for application values: bytes are sent as they are, anything else as
+        JSON. The trace id is ``trace_id``, else one already in ``headers``, else a new one."""
         raw, default_type = encode_body(body)
+        given = (headers or {}).get(TRACE_HEADER)
+        trace = trace_id or (given if isinstance(given, str) else None) or new_id()
         return await self.publish(
             routing_key,
             raw,
             exchange=exchange,
-            headers={**(headers or {}), TRACE_HEADER: trace_id},
+            headers={**(headers or {}), TRACE_HEADER: trace},
             message_id=message_id,
             content_type=content_type or default_type,
         )
+
+
+def _sendable(value: Any) -> Any:
+    """pamqp sends ``bytearray`` but not ``bytes`` as an AMQP byte array."""
+    if isinstance(value, bytes):
+        return bytearray(value)
+    if isinstance(value, dict):
+        return {k: _sendable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_sendable(v) for v in value]
+    return value
