@@ -173,3 +173,7 @@ async def import_loop(
                 warned = True
         except (aio_pika.exceptions.AMQPException, OSError) as exc:
             log.debug("parking import skipped: %s", exc)
+        except Exception:
+            # e.g. a parked message the table refuses: it went back to its queue; the loop
+            # must survive, or every later parked message would wait for a manual import
+            log.exception("moving parked messages into the dead-letter table failed")

@@ -116,7 +116,11 @@ class Coordination:
         while True:
             wait = gate.next_check_in()
             await asyncio.sleep(min(wait, 1.0) if wait is not None else 1.0)
-            gate.check()
+            try:
+                gate.check()
+            except Exception:
+                # a dead ticker would leave a paused consumer paused for good: keep looking
+                log.exception("checking the breakers of a paused consumer failed")
 
     def _bound(self, method: Any, reason: str) -> Any:
         async def call() -> None:
