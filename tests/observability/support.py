@@ -10,7 +10,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from workerkit.context import Context
-from workerkit.deadletters.record import DeadLetterRecord
 from workerkit.message import Message
 
 
@@ -92,14 +91,3 @@ def make_ctx(
         trace_id=trace_id,
     )
     return Context(message, queue=queue, consumer=f"handle_{queue}", publisher=None)
-
-
-class MemoryStore:
-    """A dead-letter table in a list, so a worker's failures end as ``dead``, not parked."""
-
-    def __init__(self) -> None:
-        self.records: list[DeadLetterRecord] = []
-
-    def add(self, record: DeadLetterRecord) -> int:
-        self.records.append(record)
-        return len(self.records)

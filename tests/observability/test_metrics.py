@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.helpers import delete_queues, running_worker, wait_for
-from tests.observability.support import MemoryStore, make_ctx
+from tests.observability.support import make_ctx
 from workerkit import App, Message, NonRetriable, Settings
 from workerkit.breakers.events import State, StateChange
 from workerkit.config import BrokerSettings, SecretUrl
+from workerkit.deadletters.store import DeadLetterStore
 from workerkit.errors import ConfigError
 from workerkit.observability import PrometheusMiddleware
 
@@ -25,7 +26,7 @@ def sample(mw: PrometheusMiddleware, name: str, **labels: str) -> float | None:
 
 @pytest.mark.integration
 async def test_messages_are_counted_by_queue_and_outcome_and_timed(
-    amqp_url: str, queue_name: str
+    amqp_url: str, queue_name: str, dead_letter_store: DeadLetterStore
 ) -> None:
     metrics = PrometheusMiddleware()
     settings = Settings(broker=BrokerSettings(url=SecretUrl(amqp_url)))
@@ -38,7 +39,7 @@ async def test_messages_are_counted_by_queue_and_outcome_and_timed(
 
     q = queue_name
     try:
-        async with running_worker(app, store=MemoryStore()):
+        async with running_worker(app, store=dead_letter_store):
             for n in range(5):
                 await app.publish(queue_name, {"n": n})
             await wait_for(

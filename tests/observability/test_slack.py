@@ -14,10 +14,12 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.helpers import delete_queues, running_worker, wait_for
-from tests.observability.support import MemoryStore, RecordingServer, make_ctx
+from tests.observability.support import RecordingServer, make_ctx
 from workerkit import App, Message, NonRetriable, Settings
 from workerkit.breakers.events import State, StateChange
 from workerkit.config import AlertSettings, BrokerSettings, Secret, SecretUrl
+from workerkit.deadletters.query import DeadLetterFilter
+from workerkit.deadletters.store import DeadLetterStore
 from workerkit.observability import SlackAlertMiddleware
 
 HOOK_PATH = "/services/T0001/B0002/hook-secret-5a4b3c"
@@ -183,12 +185,16 @@ async def test_a_webhook_that_hangs_never_slows_the_hooks(
 
 @pytest.mark.integration
 async def test_dead_letters_from_a_running_worker_arrive_as_a_summary_and_the_rest_at_shutdown(
-    http_sink: RecordingServer, clock: FakeClock, amqp_url: str, queue_name: str
+    http_sink: RecordingServer,
+    clock: FakeClock,
+    amqp_url: str,
+    queue_name: str,
+    dead_letter_store: DeadLetterStore,
 ) -> None:
     settings = alert_settings(http_sink, amqp_url, min_interval=3600)
     slack = SlackAlertMiddleware(settings, clock=clock, poll_interval=0.02)
     app = App("test", settings=settings, middleware=[slack])
-    store = MemoryStore()
+    store = dead_letter_store
 
     @app.consumer(queue_name)
     async def handle(message: Message) -> None:
@@ -198,7 +204,11 @@ async def test_dead_letters_from_a_running_worker_arrive_as_a_summary_and_the_re
         async with running_worker(app, store=store):
             for n in range(6):
                 await app.publish(queue_name, {"n": n})
-            await wait_for(lambda: len(store.records) == 6, 15, what="six dead letters")
+            await wait_for(
+                lambda: store.count(DeadLetterFilter(queue=queue_name)) == 6,
+                15,
+                what="six dead letters",
+            )
         await asyncio.to_thread(slack.close)
     finally:
         await delete_queues(amqp_url, queue_name, f"{queue_name}.dead", f"{queue_name}.retriable")
