@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import linecache
 import logging
 import os
 import sysconfig
@@ -63,9 +64,82 @@ def describe_failure(exc: BaseException, max_traceback: int = 20_000) -> Failure
         if not filename.startswith(_SKIP_PREFIXES) and not filename.startswith("<"):
             module = frame.f_globals.get("__name__", "?")
             location = f"{module}:{frame.f_code.co_qualname}"
-    tb = "".join(traceback.format_exception(exc))[-max_traceback:]
+    tb = format_traceback(exc)[-max_traceback:]
     digest = hashlib.sha1(f"{error_type}|{location}".encode()).hexdigest()[:16]
     return Failure(error_type, str(exc) or error_type, tb, digest, location)
+
+
+_CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
+_CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
+
+
+def format_traceback(exc: BaseException, limit: int = 100) -> str:
+    """Python's traceback text, chained exceptions included, without 3.11's ``^^^^`` lines.
+
+    Drawing those carets re-parses every source line with ``ast``; it made formatting the
+    costliest step of dead-lettering a message, and an operator reading a row needs the frames,
+    not the column marks. Exception groups keep the standard (slower) format.
+    """
+    if isinstance(exc, BaseExceptionGroup):
+        return "".join(traceback.format_exception(exc))
+    chain: list[tuple[BaseException, str | None]] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if current.__cause__ is not None:
+            chain.append((current, _CAUSE))
+            current = current.__cause__
+        elif current.__context__ is not None and not current.__suppress_context__:
+            chain.append((current, _CONTEXT))
+            current = current.__context__
+        else:
+            chain.append((current, None))
+            current = None
+    parts: list[str] = []
+    for error, link in reversed(chain):
+        if link is not None:  # how this exception relates to the one printed above it
+            parts.append(link)
+        parts.extend(_frames(error, limit))
+        parts.extend(_exception_only(error))
+    return "".join(parts)
+
+
+def _exception_only(error: BaseException) -> list[str]:
+    """``traceback.format_exception_only`` re-walks the whole chain on every call."""
+    if isinstance(error, SyntaxError):
+        return traceback.format_exception_only(error)
+    kind = type(error)
+    name = kind.__qualname__
+    if kind.__module__ not in ("__main__", "builtins"):
+        name = f"{kind.__module__}.{name}"
+    try:
+        text = str(error)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not lose the row
+        text = "<exception str() failed>"
+    lines = [f"{name}: {text}\n" if text else f"{name}\n"]
+    notes = getattr(error, "__notes__", None)
+    if isinstance(notes, list | tuple):
+        lines.extend(f"{note}\n" for note in notes)
+    return lines
+
+
+def _frames(error: BaseException, limit: int) -> list[str]:
+    entries = []
+    tb = error.__traceback__
+    while tb is not None:
+        entries.append(tb)
+        tb = tb.tb_next
+    if not entries:
+        return []
+    lines = ["Traceback (most recent call last):\n"]
+    for entry in entries[-limit:]:
+        code, lineno = entry.tb_frame.f_code, entry.tb_lineno
+        lines.append(f'  File "{code.co_filename}", line {lineno}, in {code.co_name}\n')
+        source = linecache.getline(code.co_filename, lineno, entry.tb_frame.f_globals).strip()
+        if source:
+            lines.append(f"    {source}\n")
+    return lines
 
 
 class FailureSink:
