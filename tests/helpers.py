@@ -92,7 +92,8 @@ async def delete_queues(url: str, *names: str) -> None:
 
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to a target; ``cut()`` drops every open connection, like a
-    broker restart seen from the client."""
+    broker restart seen from the client; ``hold()`` keeps the connection up but stops the
+    target's bytes from reaching the client (a broker that takes messages and never confirms)."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
@@ -100,6 +101,14 @@ class TcpProxy:
         self.port = 0
         self._writers: set[asyncio.StreamWriter] = set()
         self.connections = 0
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+
+    def hold(self) -> None:
+        self._flowing.clear()
+
+    def release(self) -> None:
+        self._flowing.set()
 
     async def start(self) -> TcpProxy:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -115,9 +124,13 @@ class TcpProxy:
             return
         self._writers.update((writer, up_writer))
 
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        async def pipe(
+            src: asyncio.StreamReader, dst: asyncio.StreamWriter, *, holdable: bool = False
+        ) -> None:
             try:
                 while data := await src.read(65536):
+                    if holdable:
+                        await self._flowing.wait()
                     dst.write(data)
                     await dst.drain()
             except (ConnectionError, OSError):
@@ -125,10 +138,11 @@ class TcpProxy:
             finally:
                 dst.close()
 
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer, holdable=True))
         self._writers.difference_update((writer, up_writer))
 
     def cut(self) -> None:
+        self._flowing.set()
         for w in list(self._writers):
             transport = w.transport
             transport.abort()

@@ -9,8 +9,8 @@ import aio_pika
 import pytest
 from click.testing import CliRunner
 
-from tests.helpers import delete_queues
-from workerkit import App, Settings, Unroutable, retry_call
+from tests.helpers import TcpProxy, delete_queues
+from workerkit import App, PublishNotConfirmed, Settings, Unroutable, retry_call
 from workerkit.cli import cli, exitcodes
 from workerkit.config import BrokerSettings, SecretUrl
 
@@ -38,6 +38,32 @@ async def test_a_message_no_queue_would_receive_raises_unroutable(
             await app.publish(queue_name, {"order": 1})
     finally:
         await app.close()
+
+
+@pytest.mark.integration
+async def test_a_publish_the_broker_never_confirms_fails_after_the_confirm_timeout(
+    amqp_url: str, queue_name: str
+) -> None:
+    await drain(amqp_url, queue_name)  # declares the queue
+    proxy = await TcpProxy(5672).start()
+    url = SecretUrl(f"amqp://guest:guest@127.0.0.1:{proxy.port}/")
+    app = App("t", settings=Settings(broker=BrokerSettings(url=url, confirm_timeout=0.3)))
+    try:
+        await app.publish(queue_name, {"order": 1})  # connected, confirmed
+        proxy.hold()
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(PublishNotConfirmed, match="no confirm .* within 0.3 s"):
+            await app.publish(queue_name, {"order": 2})
+        assert asyncio.get_running_loop().time() - started < 5
+        proxy.release()
+        # the connection survives a missed confirm: the next publish goes through
+        await app.publish(queue_name, {"order": 3})
+        orders = [json.loads(m.body)["order"] for m in await drain(amqp_url, queue_name)]
+        assert orders == [1, 2, 3]  # 2 reached the broker; only its confirm was held up
+    finally:
+        await app.close()
+        await proxy.close()
+        await delete_queues(amqp_url, queue_name)
 
 
 @pytest.mark.integration

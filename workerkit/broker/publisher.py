@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -90,15 +89,14 @@ class Publisher:
         if self._underlay is None:
             self._underlay = await self.channel.get_underlay_channel()
         try:
-            confirmation = await asyncio.wait_for(
-                self._underlay.basic_publish(
-                    body,
-                    exchange=exchange,
-                    routing_key=routing_key,
-                    properties=props,
-                    mandatory=mandatory,
-                ),
-                self.confirm_timeout,
+            # aiormq's own timeout: wrapping the call in wait_for cost a task per message
+            confirmation = await self._underlay.basic_publish(
+                body,
+                exchange=exchange,
+                routing_key=routing_key,
+                properties=props,
+                mandatory=mandatory,
+                timeout=self.confirm_timeout,
             )
         except aiormq.exceptions.PublishError as exc:
             raise Unroutable(
