@@ -25,21 +25,21 @@ import asyncio
 import os
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import aio_pika
 from bench_throughput import preload  # noqa: E402 - same folder
-from sqlalchemy import create_engine, text
+from deadletter_fixtures import POSTGRES, migrated_schema, sample_record
 
 from workerkit import App, Message, Settings
 from workerkit.config import BrokerSettings, SecretUrl
-from workerkit.deadletters.schema import upgrade
 from workerkit.deadletters.store import DeadLetterStore
 from workerkit.middleware import Middleware
 from workerkit.observability import configure_logging
 from workerkit.worker.runner import Worker
 
 URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-PG = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+PG = os.environ.get("BENCH_POSTGRES_URL", POSTGRES)
 SLOTS = int(os.environ.get("BENCH_CONCURRENCY", "20"))
 DELAY = 0.05
 
@@ -149,25 +149,30 @@ async def raw(kind: str, n: int) -> Timings:
     return timings
 
 
+def store_alone(store: DeadLetterStore, n: int) -> float:
+    """The issue's reference: one committed 2 KB row per transaction, from as many threads as
+    the worker has slots."""
+    records = [sample_record("bench.reference", i, body_size=2000) for i in range(n)]
+    with ThreadPoolExecutor(SLOTS) as pool:
+        list(pool.map(store.add, records[: SLOTS * 2]))  # open the connections
+        started = time.perf_counter()
+        list(pool.map(store.add, records))
+        return n / (time.perf_counter() - started)
+
+
 async def main(retry_n: int, dead_n: int) -> None:
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{PG}?options=-csearch_path%3D{schema}"
-    upgrade(url)
-    store = DeadLetterStore(url)
-    try:
-        raw_success = (await raw("success", retry_n)).rate("ok")
-        raw_retry = await raw("retry", retry_n)
-        success = (await drain("success", retry_n, None)).rate("ok")
-        retry = await drain("retry", retry_n, None)
-        success_dead = (await drain("success", dead_n, None)).rate("ok")
-        dead = (await drain("dead", dead_n, store)).rate("dead")
-    finally:
-        store.close()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    with migrated_schema(PG) as url:
+        store = DeadLetterStore(url)
+        try:
+            raw_success = (await raw("success", retry_n)).rate("ok")
+            raw_retry = await raw("retry", retry_n)
+            success = (await drain("success", retry_n, None)).rate("ok")
+            retry = await drain("retry", retry_n, None)
+            success_dead = (await drain("success", dead_n, None)).rate("ok")
+            dead = (await drain("dead", dead_n, store)).rate("dead")
+            reference = store_alone(store, dead_n)
+        finally:
+            store.close()
 
     def line(name: str, rate: float, base: float, note: str = "") -> None:
         print(f"  {name:<34}{rate:7.0f} msg/s  {rate / base:5.2f} of success{note}")
@@ -191,6 +196,10 @@ async def main(retry_n: int, dead_n: int) -> None:
     print(f"dead-letter path, {dead_n} messages, PostgreSQL")
     line("success path", success_dead, success_dead)
     line("dead path", dead, success_dead, "  (target >= 1,200 msg/s)")
+    print(
+        f"  {'store alone, 1 row per commit':<34}{reference:7.0f} rows/s"
+        f"  dead path / store alone {dead / reference:.2f}"
+    )
 
 
 if __name__ == "__main__":
