@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from workerkit.message import Message
 
 if TYPE_CHECKING:
     from workerkit.broker.publisher import Publisher
+
+
+#: the trace id of the message this task (or a sync handler's thread) is handling
+HANDLING: ContextVar[str | None] = ContextVar("workerkit_handling", default=None)
+
+
+def current_trace_id() -> str | None:
+    """The trace id of the message being handled here, if any.
+
+    ``App.publish`` copies it, as ``ctx.publish`` does, so a handler that publishes through a
+    service function that only knows the app still keeps the trace unbroken.
+    """
+    return HANDLING.get()
 
 
 class MessageLogger(logging.LoggerAdapter):  # type: ignore[type-arg]

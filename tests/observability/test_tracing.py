@@ -92,6 +92,44 @@ async def test_a_message_published_from_a_handler_carries_the_incoming_trace_id(
 
 
 @pytest.mark.integration
+async def test_app_publish_inside_a_handler_keeps_the_trace_without_tracing_middleware(
+    amqp_url: str, queue_name: str
+) -> None:
+    """Code that publishes through the app, not ctx, still continues the message's trace;
+    concurrent messages each pass on their own, and a publish outside a handler starts one."""
+    follow_up = f"{queue_name}.notify"
+    app = App("test", settings=Settings(broker=BrokerSettings(url=SecretUrl(amqp_url))))
+    received: dict[int, str] = {}
+
+    async def notify_customer(order: int) -> None:  # a service function that knows the app
+        await asyncio.sleep(0.01)  # interleave the concurrent handlers
+        await app.publish(follow_up, {"order": order})
+
+    @app.consumer(queue_name, concurrency=5)
+    async def place(message: Message) -> None:
+        await notify_customer(message.body["order"])
+
+    @app.consumer(follow_up)
+    async def notify(message: Message) -> None:
+        received[message.body["order"]] = message.trace_id
+
+    try:
+        async with running_worker(app):
+            for n in range(10):
+                await app.publish(queue_name, {"order": n}, trace_id=f"trace-{n}")
+            await wait_for(lambda: len(received) == 10, 15, what="ten follow-up messages")
+            await app.publish(follow_up, {"order": 99})
+            await wait_for(lambda: 99 in received, 15, what="the message from outside")
+    finally:
+        await delete_queues(
+            amqp_url, queue_name, follow_up, *(f"{q}.retriable" for q in (queue_name, follow_up))
+        )
+
+    assert {n: received[n] for n in range(10)} == {n: f"trace-{n}" for n in range(10)}
+    assert received[99] not in {f"trace-{n}" for n in range(10)}
+
+
+@pytest.mark.integration
 async def test_concurrent_messages_keep_their_own_ids_in_log_lines(
     amqp_url: str, queue_name: str, json_lines: Callable[[], list[dict[str, Any]]]
 ) -> None:

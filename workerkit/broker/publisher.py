@@ -10,6 +10,7 @@ import aiormq
 from aio_pika.abc import AbstractChannel
 from pamqp.commands import Basic
 
+from workerkit.context import current_trace_id
 from workerkit.errors import PublishNotConfirmed, Unroutable
 from workerkit.message import TRACE_HEADER, encode_body, new_id
 
@@ -124,10 +125,12 @@ class Publisher:
         content_type: str | None = None,
     ) -> str:
         """``publish`` for application values: bytes are sent as they are, anything else as
-        JSON. The trace id is ``trace_id``, else one already in ``headers``, else a new one."""
+        JSON. The trace id is ``trace_id``, else one already in ``headers``, else that of the
+        message being handled in this task, else a new one."""
         raw, default_type = encode_body(body)
         given = (headers or {}).get(TRACE_HEADER)
-        trace = trace_id or (given if isinstance(given, str) else None) or new_id()
+        given = given if isinstance(given, str) else None
+        trace = trace_id or given or current_trace_id() or new_id()
         return await self.publish(
             routing_key,
             raw,

@@ -23,7 +23,7 @@ from pamqp.commands import Basic
 from pydantic import ValidationError
 
 from workerkit.consumer import Consumer
-from workerkit.context import Context
+from workerkit.context import HANDLING, Context
 from workerkit.errors import InvalidMessage
 from workerkit.message import (
     ERROR_HISTORY_HEADER,
@@ -145,6 +145,7 @@ class Dispatcher:
         ctx = Context(message, queue=c.queue, consumer=c.name, publisher=self.publisher_fn())
         if self._emit:
             self._emit("before_process_message", ctx)
+        handling = HANDLING.set(message.trace_id)
         try:
             if c.is_async:
                 if c.takes_context:
@@ -161,7 +162,13 @@ class Dispatcher:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            await self._fail(delivery, ctx, exc, started)
+            failed: Exception | None = exc
+        else:
+            failed = None
+        finally:
+            HANDLING.reset(handling)
+        if failed is not None:
+            await self._fail(delivery, ctx, failed, started)
             return
         self.settle(delivery, "ack")
         if self._emit:
