@@ -146,6 +146,31 @@ async def test_ctx_publish_lands_in_the_other_queue_with_the_same_trace_id() -> 
     assert email.properties.delivery_mode == 2
 
 
+async def test_app_publish_from_code_under_test_lands_in_memory_with_the_trace_id() -> None:
+    app = make_app()
+
+    async def notify(address: str) -> None:  # a service function that only knows the app
+        await app.publish("emails", {"to": address})
+
+    @app.consumer("orders")
+    async def handle(message: Message) -> None:
+        await notify(message.body["email"])
+
+    async with TestBroker(app, queues=["emails"]) as broker:
+        await broker.publish("orders", {"email": "a@example.com"}, trace_id="trace-7")
+        await broker.join()
+        await app.publish("emails", {"to": "b@example.com"})  # outside any handler
+        with pytest.raises(Unroutable):
+            await app.publish("nowhere", {})
+
+    first, second = broker.pending("emails")
+    assert first.json() == {"to": "a@example.com"}
+    assert first.headers["x-trace-id"] == "trace-7"  # copied from the message being handled
+    assert second.json() == {"to": "b@example.com"}
+    assert second.headers["x-trace-id"] not in ("trace-7", "")  # a fresh trace outside one
+    assert app._publisher is None  # closing gave the app back its own (unopened) publisher
+
+
 async def test_publishing_to_a_queue_nobody_declared_raises_unroutable() -> None:
     app = make_app()
 

@@ -21,11 +21,13 @@ What it does not emulate: concurrency (one message at a time, in queue order, ro
 across queues), prefetch, reconnects, broker TTL timing (retry delays are skipped, or scaled
 by ``retry_delay_scale``), the ``x-death`` headers RabbitMQ adds to expired copies,
 per-message ``expiration``, headers exchanges (an undeclared exchange is ``Unroutable``
-here, a channel error there), breakers' ``pause_when_open``, and ``App.publish`` (publish
-through the broker instead). ZooKeeper is not involved: ``switches`` is a dict of flags, and
-a switch not in it reads as on, as with no node. Sync handlers run in the loop's default
-executor; one stuck there cannot be cancelled by ``join``'s timeout. Middleware is read when
-the broker is created: add it to the app first.
+here, a channel error there), and breakers' ``pause_when_open``. From creation until
+``close()`` (the end of ``async with``), ``app.publish`` also lands on these queues, so code
+under test that publishes through the app needs no broker either. ZooKeeper is not
+involved: ``switches`` is a dict of flags, and a switch not in it reads as on, as with no
+node. Sync handlers run in the loop's default executor; one stuck there cannot be
+cancelled by ``join``'s timeout. Middleware is read when the broker is created: add it to
+the app first.
 """
 
 from __future__ import annotations
@@ -184,6 +186,9 @@ class TestBroker:
         self._store = _MemoryStore()
         self._writer = DeadLetterWriter(self._store)
         self._publisher = _MemoryPublisher(self)
+        # app.publish finds an open publisher and uses it: ours, until close() gives theirs back
+        self._app_publisher = app._publisher
+        app._publisher = self._publisher
         self._queues: dict[str, deque[tuple[float, Published]]] = {}
         self._arguments: dict[str, dict[str, Any]] = {}
         self._history: dict[str, list[Published]] = {}
@@ -369,6 +374,8 @@ class TestBroker:
         return queue
 
     def close(self) -> None:
+        if self.app._publisher is self._publisher:
+            self.app._publisher = self._app_publisher
         self._writer.close()
 
     async def __aenter__(self) -> TestBroker:
