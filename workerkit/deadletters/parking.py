@@ -29,6 +29,8 @@ from workerkit.worker.failures import PARK_PREFIX
 REASONS: tuple[Reason, ...] = ("exhausted", "non_retriable", "invalid")
 log = logging.getLogger("workerkit.deadletters")
 META = f"{PARK_PREFIX}meta"
+#: seconds a stopping worker waits for the parked message in hand to be committed and acked
+MOVE_GRACE = 5.0
 
 PROPERTY_FIELDS = (
     "content_encoding",
@@ -106,17 +108,26 @@ async def import_queue(channel: AbstractChannel, queue: str, store: BatchStore) 
         message = await parked.get(no_ack=False, fail=False)
         if message is None:
             return moved
+        move = asyncio.ensure_future(_move(queue, message, store))
         try:
-            record = record_from_parked(queue, message)
-            await asyncio.to_thread(store.add, record)
-        except DatabaseUnavailable:
-            await message.nack(requeue=True)
+            await asyncio.shield(move)
+        except asyncio.CancelledError:
+            # a stopping worker lets the row in hand reach its ack: a row committed whose
+            # parked copy went back to the queue would be imported twice
+            await asyncio.wait([move], timeout=MOVE_GRACE)
             raise
-        except Exception:
-            await message.nack(requeue=True)
-            raise
-        await message.ack()
         moved += 1
+
+
+async def _move(queue: str, message: AbstractIncomingMessage, store: BatchStore) -> None:
+    """Commit the row, then ack the parked copy; any failure puts the copy back."""
+    try:
+        record = record_from_parked(queue, message)
+        await asyncio.to_thread(store.add, record)
+    except Exception:
+        await message.nack(requeue=True)
+        raise
+    await message.ack()
 
 
 async def import_parked(settings: Settings, queues: Sequence[str] | None = None) -> dict[str, int]:
@@ -151,7 +162,12 @@ async def import_loop(
 ) -> None:
     """Background task of a worker: keep the parking queues empty while the database answers."""
     warned = False
+    me = asyncio.current_task()
     while True:
+        if me is not None and me.cancelling():
+            # a cancel that landed in an aiormq call can come out as a channel error, which
+            # the handlers below take for a broker hiccup: stop here instead of looping on
+            raise asyncio.CancelledError
         await asyncio.sleep(interval)
         try:
             channel = await connection.channel()

@@ -243,9 +243,9 @@ class Worker:
             controller.stop()
         if self._scaling:
             await asyncio.wait(self._scaling, timeout=5.0)
-        for task in [*self.background, self._importer]:
-            if task is not None:
-                task.cancel()
+        stopping = [t for t in [*self.background, self._importer] if t is not None]
+        for task in stopping:
+            task.cancel()
         grace = self.settings.worker.grace_period
         await self.coordination.stop()
         results = await asyncio.gather(*(r.shutdown(grace) for r in self.runtimes.values()))
@@ -255,6 +255,8 @@ class Worker:
                 "return to the queue",
                 grace,
             )
+        if stopping:  # the importer acks the parked message in hand before it stops
+            await asyncio.wait(stopping, timeout=5.0)
         if connection is not None and not connection.is_closed:
             await connection.close()
         if self.writer is not None:
