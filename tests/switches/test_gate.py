@@ -112,5 +112,42 @@ async def test_quick_flips_converge_on_the_last_state_without_overlapping_calls(
     assert all(a != b for a, b in zip(calls, calls[1:], strict=False))  # no repeated action
 
 
+async def test_a_failed_pause_is_tried_again_and_a_flip_back_still_resumes(
+    make_manager, zk_admin, monkeypatch
+):
+    """A pause that fails half-way (the channel dropped) leaves the consumer's state unknown:
+    the gate tries again by itself, and a flip back on resumes even though no pause ever
+    completed."""
+    monkeypatch.setattr("workerkit.switches.gate.RETRY_DELAY", 0.05, raising=False)
+    manager = make_manager()
+    calls: list[str] = []
+    failures = {"pause": 1}
+
+    async def act(kind: str) -> None:
+        calls.append(kind)
+        if failures.get(kind):
+            failures[kind] -= 1
+            raise ConnectionError("channel closed")
+
+    gate = SwitchGate(manager, "sticky", pause=lambda: act("pause"), resume=lambda: act("resume"))
+    await gate.start()
+    try:
+        await _eventually(lambda: gate.is_open, 2, "open")
+        await asyncio.to_thread(zk_admin.turn, "sticky", False, by="t", reason="r")
+        await _eventually(lambda: calls.count("pause") == 2, 3, "the pause tried again")
+        assert not gate.is_open
+        failures["pause"] = 1
+        await asyncio.to_thread(zk_admin.turn, "sticky", True, by="t", reason="r")
+        await _eventually(lambda: gate.is_open, 3, "resumed")
+        # off failed once more then the switch came back on: resume is called regardless
+        await asyncio.to_thread(zk_admin.turn, "sticky", False, by="t", reason="r")
+        await _eventually(lambda: calls[-1] == "pause", 3, "a pause attempt")
+        await asyncio.to_thread(zk_admin.turn, "sticky", True, by="t", reason="r")
+        await _eventually(lambda: gate.is_open and calls[-1] == "resume", 3, "resumed again")
+    finally:
+        await gate.stop()
+    assert calls[:3] == ["resume", "pause", "pause"]
+
+
 async def _count_is(probe, expected: int) -> bool:
     return await probe() == expected

@@ -19,6 +19,8 @@ from workerkit.switches.manager import SwitchManager
 
 log = logging.getLogger(__name__)
 Action = Callable[[], Awaitable[object]]
+#: seconds before a failed pause or resume is tried again (a reconnect is usually under way)
+RETRY_DELAY = 1.0
 
 
 class SwitchGate:
@@ -36,14 +38,16 @@ class SwitchGate:
         self.switches, self.name, self.default = switches, name, default
         self._pause, self._resume = pause, resume
         self._wanted: bool | None = None
-        self._applied = False  # the consumer starts paused: start() resumes it if on
+        # the consumer starts paused: start() resumes it if on. None: unknown, after an action
+        # failed half-way, so the next pass calls an action whatever the switch says
+        self._applied: bool | None = False
         self._runner: asyncio.Task[None] | None = None
         self._remove: Callable[[], None] | None = None
 
     @property
     def is_open(self) -> bool:
         """Whether ``resume`` is the last action that completed."""
-        return self._applied
+        return self._applied is True
 
     async def start(self) -> None:
         """Follow the switch from now on; the current state is applied right after."""
@@ -59,6 +63,8 @@ class SwitchGate:
             await asyncio.gather(self._runner, return_exceptions=True)
 
     def _want(self, on: bool) -> None:
+        if self._remove is None:  # a flip delivered after stop()
+            return
         self._wanted = on
         if self._runner is None or self._runner.done():
             self._runner = asyncio.get_running_loop().create_task(self._converge())
@@ -70,12 +76,19 @@ class SwitchGate:
             try:
                 await action()
             except Exception:
+                # the consumer may have changed half-way: do not trust the old state, and try
+                # again without waiting for a flip that may never come
+                self._applied = None
                 log.exception(
-                    "could not %s the consumer of switch %s; the next flip tries again",
+                    "could not %s the consumer of switch %s; trying again in %g s",
                     "resume" if target else "pause",
                     self.name,
+                    RETRY_DELAY,
                 )
-                return
+                await asyncio.sleep(RETRY_DELAY)
+                if self._remove is None:
+                    return
+                continue
             self._applied = target
             state = "on: consumer resumed" if target else "off: consumer paused"
             log.info("switch %s is %s", self.name, state)
