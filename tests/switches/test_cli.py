@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 
 import pytest
 
@@ -35,7 +36,9 @@ def test_list_shows_every_switch_as_a_table_or_as_json(run):
     run("on", "a", "--reason", "r")
     run("off", "b", "--reason", "r")
     table = run("list")
-    assert table.exit_code == 0 and "a" in table.stdout and "off" in table.stdout
+    assert table.exit_code == 0, table.output
+    assert re.search(r"^\W*a\W+on\W", table.stdout, re.M), table.stdout
+    assert re.search(r"^\W*b\W+off\W", table.stdout, re.M), table.stdout
     names = [(n["name"], n["data"]["on"]) for n in json.loads(run("list", "--json").stdout)]
     assert names == [("a", True), ("b", False)]
 

@@ -77,7 +77,7 @@ async def test_dead_letters_replayed_after_a_fix_are_handled_with_identical_bodi
         assert again.replayed_from is not None
         code, out = await invoke(["dead-letters", "show", str(again.id)], amqp_url, db_url)
         assert code == 0, out
-        assert f"#{again.replayed_from}" in out or str(again.replayed_from) in out
+        assert f"#{again.id} from #{again.replayed_from}" in out, out
         assert await queue_depth(amqp_url, queue_name) == 0
     finally:
         store.close()
