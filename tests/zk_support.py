@@ -47,7 +47,8 @@ def free_port() -> int:
 
 class TcpProxy:
     """Forwards 127.0.0.1:port to ``target``; ``cut()`` drops every connection and refuses new
-    ones (a network partition), ``restore()`` listens again on the same port."""
+    ones (a network partition), ``restore()`` listens again on the same port; ``hold()`` keeps
+    the connections but stops forwarding until ``release()`` (a server too busy to answer)."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
@@ -56,7 +57,15 @@ class TcpProxy:
         self._conns: list[socket.socket] = []
         self._listener: socket.socket | None = None
         self._stopped = threading.Event()
+        self._flowing = threading.Event()
+        self._flowing.set()
         self.restore()
+
+    def hold(self) -> None:
+        self._flowing.clear()
+
+    def release(self) -> None:
+        self._flowing.set()
 
     @property
     def hosts(self) -> str:
@@ -71,6 +80,7 @@ class TcpProxy:
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
     def cut(self) -> None:
+        self._flowing.set()
         with self._lock:
             listener, self._listener = self._listener, None
             conns, self._conns = self._conns, []
@@ -113,6 +123,8 @@ class TcpProxy:
         try:
             while True:
                 for key, _ in sel.select(timeout=0.5):
+                    if key.fileobj is b:  # the server's answers wait while held
+                        self._flowing.wait()
                     data = key.fileobj.recv(65536)  # type: ignore[union-attr]
                     if not data:
                         return

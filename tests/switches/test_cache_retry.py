@@ -1,38 +1,41 @@
-"""The cache's sync thread without a server: failures while connected are retried."""
+"""The cache's sync thread: a read that times out while connected is retried, not forgotten."""
 
 from __future__ import annotations
 
-from workerkit.errors import ZooKeeperUnavailable
+import logging
+
+import pytest
+
+from tests.zk_support import TcpProxy, wait_until
 from workerkit.switches import Switch
-from workerkit.zk import ChildrenCache, ConnectionState, NodeStat
+from workerkit.switches.admin import SwitchAdmin
+from workerkit.zk import ChildrenCache, ConnectionState, ZkClient
+
+pytestmark = pytest.mark.integration
 
 
-class _FlakyClient:
-    """Connected, but the first listing times out, as a server busy after a restart does."""
-
-    state = ConnectionState.CONNECTED
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def add_state_listener(self, fn):
-        pass
-
-    def get_children(self, path, watch=None):
-        self.calls += 1
-        if self.calls == 1:
-            raise ZooKeeperUnavailable("read timed out")
-        return ["a"]
-
-    def get_many(self, paths, watch=None):
-        return {p: (b'{"on": true}', NodeStat(version=0, mzxid=7, mtime_ms=0)) for p in paths}
-
-
-def test_a_read_that_times_out_while_connected_is_retried_not_forgotten():
-    cache = ChildrenCache(_FlakyClient(), "/root/switches", Switch.from_json)
+def test_a_read_that_times_out_while_connected_is_retried_not_forgotten(
+    zk_proxy: TcpProxy, zk_admin: SwitchAdmin, zk_root: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ZooKeeper busy after a restart: connected, but the first listing gets no answer in
+    time. The session survives a one-second stall, so no reconnect event would resync the
+    cache; only the sync thread's own retry can."""
+    zk_admin.turn("a", True, by="t", reason="r")
+    client = ZkClient(zk_proxy.hosts, connect_timeout=0.5, session_timeout=10.0)
+    client.start()
+    states: list[ConnectionState] = []
+    client.add_state_listener(states.append)
+    cache = ChildrenCache(client, f"{zk_root}/switches", Switch.from_json)
+    caplog.set_level(logging.INFO, logger="workerkit.zk.cache")
+    zk_proxy.hold()
     cache.start()
     try:
-        assert cache.wait_synced(3)
+        wait_until(lambda: "paused until ZooKeeper answers" in caplog.text, 3, "a read timing out")
+        zk_proxy.release()
+        assert cache.wait_synced(5)
         assert cache.values["a"].on is True
+        assert ConnectionState.CONNECTED is client.state
+        assert not [s for s in states if s is not ConnectionState.CONNECTED], states
     finally:
         cache.stop()
+        client.stop()
