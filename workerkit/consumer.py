@@ -100,7 +100,7 @@ def _inspect_handler(queue: str, handler: Handler) -> tuple[bool, type[BaseModel
     ]
     if not 1 <= len(params) <= 2:
         raise ConsumerDefinitionError(
-            f"consumer {queue!r}: handler {handler.__qualname__} must take (message) or "
+            f"consumer {queue!r}: handler {_name(handler)} must take (message) or "
             f"(message, ctx), it takes {len(params)} positional parameters"
         )
     try:
@@ -109,7 +109,17 @@ def _inspect_handler(queue: str, handler: Handler) -> tuple[bool, type[BaseModel
         hints = {}
     first = hints.get(params[0].name)
     model = first if isinstance(first, type) and issubclass(first, BaseModel) else None
-    return inspect.iscoroutinefunction(handler), model, len(params) == 2
+    # an async function behind a plain decorator, or an object with async __call__, is async
+    target = handler if inspect.isroutine(handler) else type(handler).__call__
+    is_async = inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
+        inspect.unwrap(target)
+    )
+    return is_async, model, len(params) == 2
+
+
+def _name(handler: Handler) -> str:
+    """Functions have a qualified name; a callable object is named by its class."""
+    return getattr(handler, "__qualname__", None) or type(handler).__qualname__
 
 
 def build_consumer(
@@ -186,7 +196,7 @@ def build_consumer(
     return Consumer(
         queue=queue,
         handler=handler,
-        name=o.get("name") or f"{handler.__module__}:{handler.__qualname__}",
+        name=o.get("name") or f"{handler.__module__}:{_name(handler)}",
         is_async=is_async,
         model=model,
         takes_context=takes_context,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import json
 import logging
 import time
@@ -158,9 +159,9 @@ class Dispatcher:
                 )
                 # copy the context so log lines in the thread keep the message's trace id
                 run = contextvars.copy_context().run
-                await asyncio.get_running_loop().run_in_executor(self.executor, run, call)
-        except asyncio.CancelledError:
-            raise
+                result = await asyncio.get_running_loop().run_in_executor(self.executor, run, call)
+                if inspect.isawaitable(result):  # a coroutine behind a plain callable: run it
+                    await result
         except Exception as exc:
             failed: Exception | None = exc
         else:
