@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from workerkit.errors import ConfigError
+from workerkit.retries.policy import MAX_ATTEMPTS
 
 ENV_PREFIX = "WORKERKIT_"
 CONFIG_ENV = "WORKERKIT_CONFIG"
@@ -69,7 +70,7 @@ class WorkerSettings(Section):
 
 
 class RetrySettings(Section):
-    max_attempts: int = Field(5, ge=1, le=1000)
+    max_attempts: int = Field(5, ge=1, le=MAX_ATTEMPTS)
     delays: list[float] = Field(default_factory=lambda: [1.0, 5.0, 30.0, 120.0])
 
     @field_validator("delays")

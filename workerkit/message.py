@@ -58,8 +58,11 @@ def parse_retry_count(headers: Mapping[str, Any] | None) -> int:
     value = headers[RETRY_HEADER]
     if isinstance(value, bytes):
         value = value.decode("ascii", "replace")
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
+    if isinstance(value, str):
+        text = value.strip()
+        # isdigit() also accepts "²", and int() refuses more than 4,300 digits
+        if text.isascii() and text.isdigit() and len(text) <= 6:
+            value = int(text)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidMessage(f"header {RETRY_HEADER} is not an integer: {value!r:.60}")
     if value < 0 or value > MAX_RETRY_COUNT:

@@ -148,7 +148,7 @@ async def test_non_retriable_errors_and_malformed_messages_become_rows_at_once(
             await app.publish(queue_name, {"refuse": True})
             props = Basic.Properties(content_type="application/json", delivery_mode=2)
             await channel.basic_publish(b"{not json", routing_key=queue_name, properties=props)
-            for bad in (-1, "abc", 2**62, str(10**30)):
+            for bad in (-1, "abc", 2**62, str(10**30), "²", "9" * 5000):
                 await channel.basic_publish(
                     b'{"n": 0}',
                     routing_key=queue_name,
@@ -157,11 +157,11 @@ async def test_non_retriable_errors_and_malformed_messages_become_rows_at_once(
                     ),
                 )
             await app.publish(queue_name, {"n": 7})
-            await wait_for(lambda: len(rows(store, queue_name)) == 6, 15, what="six rows")
+            await wait_for(lambda: len(rows(store, queue_name)) == 8, 15, what="eight rows")
             await wait_for(lambda: good == [7], 5, what="the good message after the bad ones")
         found = rows(store, queue_name)
         reasons = sorted(r["reason"] for r in found)
-        assert reasons == ["invalid"] * 5 + ["non_retriable"]
+        assert reasons == ["invalid"] * 7 + ["non_retriable"]
         assert all(r["attempts"] == 1 for r in found if r["reason"] == "non_retriable")
         assert await queue_depth(amqp_url, f"{queue_name}.retriable") == 0
     finally:

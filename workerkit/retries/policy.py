@@ -14,6 +14,9 @@ from tenacity import RetryCallState, wait_exponential
 
 from workerkit.errors import InvalidMessage, NonRetriable, Retry
 
+#: far above any useful ladder, far below the x-retry-count a message may carry (10,000)
+MAX_ATTEMPTS = 1000
+
 #: The default ``retry_on``: every exception is worth another attempt unless it is listed in
 #: ``dead_on``, is a :class:`NonRetriable`, or the message itself is invalid.
 DEFAULT_RETRY_ON: tuple[type[BaseException], ...] = (Exception,)
@@ -34,8 +37,8 @@ class RetryPolicy:
     dead_on: tuple[type[BaseException], ...] = ()
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
+        if not 1 <= self.max_attempts <= MAX_ATTEMPTS:
+            raise ValueError(f"max_attempts must be between 1 and {MAX_ATTEMPTS}")
         if not self.delays or any(d <= 0 for d in self.delays):
             raise ValueError("delays must be a non-empty sequence of positive seconds")
 
