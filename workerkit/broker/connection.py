@@ -8,12 +8,21 @@ from collections.abc import Awaitable, Callable
 from typing import cast
 
 import aio_pika
+import aiormq
 from aio_pika.abc import AbstractRobustConnection
 
 from workerkit.config import BrokerSettings, mask_url
 from workerkit.errors import BrokerUnavailable
 
 log = logging.getLogger("workerkit.broker")
+
+#: what a call on a channel or connection raises when the broker side went away: AMQP
+#: errors, a call on a channel already closed (a RuntimeError in aiormq), and the socket's own
+BROKER_ERRORS: tuple[type[BaseException], ...] = (
+    aiormq.exceptions.AMQPError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    OSError,
+)
 
 HOW_TO_START = "start RabbitMQ with 'bash scripts/services.sh' (or 'rabbitmq-server -detached')"
 

@@ -13,8 +13,9 @@ import logging
 from collections import deque
 from typing import Literal
 
-import aiormq
 from aiormq.abc import AbstractChannel
+
+from workerkit.broker.connection import BROKER_ERRORS
 
 log = logging.getLogger("workerkit.worker")
 
@@ -51,7 +52,7 @@ class Acker:
             while self._done:
                 done, self._done = self._done, {}
                 await self._write(done)
-        except (aiormq.exceptions.ChannelInvalidStateError, aiormq.exceptions.AMQPError) as exc:
+        except BROKER_ERRORS as exc:
             # the channel is gone: the broker requeues every unacked delivery itself
             log.debug("acks not sent, channel closed (%s); the broker will redeliver", exc)
             self._outstanding.clear()

@@ -33,9 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-import aio_pika
-import aiormq
-
+from workerkit.broker.connection import BROKER_ERRORS
 from workerkit.config import WorkerSettings
 from workerkit.middleware import MiddlewareChain
 from workerkit.worker.scaling import Decision, Sample, ScalingPolicy
@@ -124,7 +122,7 @@ class ConcurrencyController:
         while not self._stopping.is_set():
             try:
                 await self.tick()
-            except (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException) as exc:
+            except BROKER_ERRORS as exc:
                 log.debug("concurrency of %s not sampled: %s", self.runtime.queue, exc)
             except Exception:
                 log.exception("concurrency controller of %s failed; retrying", self.runtime.queue)
@@ -178,7 +176,7 @@ class ConcurrencyController:
         )
         try:
             await asyncio.shield(rt.set_prefetch(change.new))
-        except (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException) as exc:
+        except BROKER_ERRORS as exc:
             # the channel is going away; the next attach subscribes with the new target
             log.debug("prefetch of %s not moved to %d: %s", rt.queue, change.new, exc)
         return change

@@ -22,6 +22,7 @@ import aiormq
 from aiormq.abc import DeliveredMessage
 
 from workerkit.broker import topology as topo
+from workerkit.broker.connection import BROKER_ERRORS
 from workerkit.broker.publisher import Publisher
 from workerkit.consumer import Consumer
 from workerkit.middleware import MiddlewareChain
@@ -354,7 +355,7 @@ class ConsumerRuntime:
         rest to the queue. Returns False when handlers were still running at the deadline."""
         try:
             await self._stop_consuming()
-        except (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException) as exc:
+        except BROKER_ERRORS as exc:
             log.debug("cancel of %s failed: %s", self.queue, exc)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace

@@ -16,11 +16,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import aio_pika
-import aiormq
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from workerkit.breakers.remote import presence_fields
-from workerkit.broker.connection import connect
+from workerkit.broker.connection import BROKER_ERRORS, connect
 from workerkit.broker.publisher import Publisher
 from workerkit.errors import BrokerUnavailable, ConfigError, DatabaseUnavailable
 from workerkit.worker.concurrency import ConcurrencyController
@@ -131,11 +130,7 @@ class Worker:
                 connection.close_callbacks.add(lambda *_, ev=lost: ev.set())
                 try:
                     await self._attach(connection)
-                except (
-                    aiormq.exceptions.AMQPError,
-                    aio_pika.exceptions.AMQPException,
-                    OSError,
-                ) as exc:
+                except BROKER_ERRORS as exc:
                     log.warning("setting up consumers failed (%s); reconnecting", exc)
                     lost.set()
                 if not lost.is_set():
