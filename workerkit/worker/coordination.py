@@ -47,9 +47,18 @@ class Coordination:
         self.overrides: BreakerOverrides | None = None
         self._tasks: list[asyncio.Task[None]] = []
         for runtime in worker.runtimes.values():
-            if runtime.consumer.switch:
+            if not runtime.consumer.switch:
+                continue
+            if self.enabled:
                 # paused until the gate has read the switch; see the module docstring
                 runtime.pause_reasons.add(switch_reason(runtime.consumer.switch))
+            else:
+                log.warning(
+                    "zookeeper.hosts is empty: the consumer of %s runs without following "
+                    "switch %s",
+                    runtime.queue,
+                    runtime.consumer.switch,
+                )
 
     @property
     def enabled(self) -> bool:
