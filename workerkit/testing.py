@@ -358,9 +358,8 @@ class TestBroker:
             return
         if action == "ack":
             self.acked.append(item)
-        elif action == "requeue":
+        else:  # requeue
             self._queues[item.queue].appendleft((0.0, replace(item, redelivered=True)))
-        # "reject" drops it: workerkit's work queues have no dead-letter exchange
 
     def _delayed(self, names: list[str]) -> list[str]:
         return [s.name for n in names for s in self._plans[n].retry_queues.values()]

@@ -19,7 +19,9 @@ from workerkit.broker.connection import BROKER_ERRORS
 
 log = logging.getLogger("workerkit.worker")
 
-Action = Literal["ack", "reject", "requeue"]
+#: no "reject without requeue": workerkit's work queues have no dead-letter exchange, so it
+#: would delete the message
+Action = Literal["ack", "requeue"]
 
 
 class Acker:
@@ -31,10 +33,6 @@ class Acker:
 
     def received(self, tag: int) -> None:
         self._outstanding.append(tag)
-
-    @property
-    def outstanding(self) -> int:
-        return len(self._outstanding)
 
     def settle(self, tag: int, action: Action = "ack") -> None:
         """Record the outcome; the frame is written on the next loop turn."""
@@ -76,4 +74,4 @@ class Acker:
             if action == "ack":
                 await self.channel.basic_ack(tag, wait=False)
             else:
-                await self.channel.basic_reject(tag, requeue=action == "requeue", wait=False)
+                await self.channel.basic_reject(tag, requeue=True, wait=False)

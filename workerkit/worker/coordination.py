@@ -54,8 +54,7 @@ class Coordination:
                 runtime.pause_reasons.add(switch_reason(runtime.consumer.switch))
             else:
                 log.warning(
-                    "zookeeper.hosts is empty: the consumer of %s runs without following "
-                    "switch %s",
+                    "zookeeper.hosts is empty: the consumer of %s runs without following switch %s",
                     runtime.queue,
                     runtime.consumer.switch,
                 )
