@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
+import aio_pika
 import pytest
 from click.testing import CliRunner
 
@@ -53,5 +55,62 @@ async def test_parked_messages_are_imported_by_hand_with_their_failure_details(
         finally:
             store.close()
         assert await queue_depth(amqp_url, f"{queue_name}.dead") == 0
+    finally:
+        await delete_queues(amqp_url, queue_name, f"{queue_name}.retriable", f"{queue_name}.dead")
+
+
+async def test_a_parked_copy_outlives_the_original_messages_expiration(
+    amqp_url: str, queue_name: str, tmp_path: Path
+) -> None:
+    """``<queue>.dead`` has no dead-letter exchange: a parked copy that kept the original's
+    ``expiration`` would be deleted by the broker after the original was acked."""
+    app = App("t", settings=Settings(broker=BrokerSettings(url=SecretUrl(amqp_url))))
+
+    @app.consumer(queue_name, concurrency=1, max_attempts=1)
+    async def handle(message: Message) -> None:
+        raise ValueError("always")
+
+    db_url = f"sqlite:///{tmp_path / 'dl.sqlite3'}"
+    upgrade(db_url)
+    try:
+        async with running_worker(app, store=None):  # no table: every failure parks
+            connection = await aio_pika.connect(amqp_url)
+            async with connection:
+                channel = await connection.channel()
+                await channel.default_exchange.publish(
+                    aio_pika.Message(
+                        b'{"sku": "A"}',
+                        content_type="application/json",
+                        message_id="m-1",
+                        expiration=1,  # 1000 ms on the wire
+                        correlation_id="c-1",
+                        app_id="shop",
+                    ),
+                    routing_key=queue_name,
+                )
+            await wait_for_value(
+                lambda: queue_depth(amqp_url, f"{queue_name}.dead"), 1, what="1 parked"
+            )
+            parked_at = time.monotonic()
+        # the original's TTL is long past; the copy must still be there, for a while
+        while time.monotonic() - parked_at < 2.5:
+            assert await queue_depth(amqp_url, f"{queue_name}.dead") == 1
+            await asyncio.sleep(0.1)
+        env = {"WORKERKIT_BROKER_URL": amqp_url, "WORKERKIT_DEADLETTERS_DATABASE_URL": db_url}
+        result = await asyncio.to_thread(
+            CliRunner().invoke, cli, ["dead-letters", "import-parked", queue_name], env=env
+        )
+        assert result.exit_code == 0, result.output
+        assert f"{queue_name}: imported 1" in result.output
+        store = DeadLetterStore(db_url)
+        try:
+            (row,) = store.rows(DeadLetterFilter(queue=queue_name))
+            assert row.message_id == "m-1"
+            assert row.properties["expiration"] == "1000"
+            assert row.properties["correlation_id"] == "c-1"
+            assert row.properties["app_id"] == "shop"
+            assert "x-dl-meta" not in row.headers
+        finally:
+            store.close()
     finally:
         await delete_queues(amqp_url, queue_name, f"{queue_name}.retriable", f"{queue_name}.dead")

@@ -181,6 +181,37 @@ class RefusingProxy(TcpProxy):
         await super()._handle(reader, writer)
 
 
+async def test_a_retry_waits_its_full_delay_even_when_the_message_has_a_shorter_ttl(
+    amqp_url: str, queue_name: str, store: DeadLetterStore
+) -> None:
+    """A per-message ``expiration`` on the retry copy would send it back after that TTL,
+    not after the retry queue's delay."""
+    app = make_app(amqp_url)
+    calls: list[float] = []
+
+    @app.consumer(queue_name, concurrency=1, max_attempts=2, retry_delays=[1.5])
+    async def handle(message: Message) -> None:
+        calls.append(time.monotonic())
+        raise ConnectionError("downstream blip")
+
+    connection = await aiormq.connect(amqp_url)
+    channel = await connection.channel()
+    await channel.confirm_delivery()
+    try:
+        async with running_worker(app, store=store):
+            props = Basic.Properties(
+                content_type="application/json", delivery_mode=2, expiration="100"
+            )
+            await channel.basic_publish(b'{"n": 1}', routing_key=queue_name, properties=props)
+            await wait_for(lambda: len(rows(store, queue_name)) == 1, 15, what="the row")
+        assert len(calls) == 2
+        assert calls[1] - calls[0] >= 1.4, f"retried after {calls[1] - calls[0]:.2f} s"
+        assert rows(store, queue_name)[0]["attempts"] == 2
+    finally:
+        await connection.close()
+        await delete_queues(amqp_url, *all_queues(queue_name))
+
+
 async def test_while_the_database_is_down_failures_park_and_reach_the_table_later(
     amqp_url: str, queue_name: str, postgres_url: str
 ) -> None:

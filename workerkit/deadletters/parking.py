@@ -21,6 +21,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from workerkit.broker.connection import connect
 from workerkit.broker.topology import PARKING_SUFFIX, parking_queue_name
 from workerkit.config import Settings
+from workerkit.deadletters.codec import decode_headers
 from workerkit.deadletters.record import DeadLetterRecord, Reason
 from workerkit.errors import DatabaseUnavailable
 from workerkit.worker.deadwriter import BatchStore
@@ -53,11 +54,9 @@ def record_from_parked(queue: str, message: AbstractIncomingMessage) -> DeadLett
     except ValueError:
         meta = {}
     now = datetime.now(UTC)
-    properties = {f: getattr(message, f) for f in PROPERTY_FIELDS if getattr(message, f)}
-    if message.type:
-        properties["message_type"] = message.type
-    if message.timestamp:
-        properties["timestamp"] = message.timestamp
+    stored = meta.get("properties")
+    # older versions kept the original properties on the wire instead of in the meta
+    properties = decode_headers(stored) if isinstance(stored, dict) else _wire_properties(message)
     trace = headers.get("x-trace-id")
     return DeadLetterRecord(
         queue=queue,
@@ -84,6 +83,15 @@ def record_from_parked(queue: str, message: AbstractIncomingMessage) -> DeadLett
         if isinstance(meta.get("replayed_from"), int)
         else None,
     )
+
+
+def _wire_properties(message: AbstractIncomingMessage) -> dict[str, Any]:
+    properties = {f: getattr(message, f) for f in PROPERTY_FIELDS if getattr(message, f)}
+    if message.type:
+        properties["message_type"] = message.type
+    if message.timestamp:
+        properties["timestamp"] = message.timestamp
+    return properties
 
 
 def _reason(value: Any) -> Reason:

@@ -19,6 +19,7 @@ from aiormq.abc import DeliveredMessage
 from workerkit.broker.publisher import Publisher
 from workerkit.broker.topology import ConsumerTopology, declare_queue
 from workerkit.consumer import Consumer
+from workerkit.deadletters.codec import encode_headers
 from workerkit.deadletters.record import DeadLetterRecord, Reason
 from workerkit.message import (
     FIRST_FAILED_HEADER,
@@ -169,13 +170,17 @@ class FailureSink:
         if new:
             await declare_queue(publisher.channel, spec)
         props = delivery.header.properties
+        # no per-message TTL on the copy: an ``expiration`` shorter than the delay would
+        # dead-letter it back early (cutting the backoff short) or let a broker policy drop it
+        properties = _properties(delivery)
+        properties.pop("expiration", None)
         await publisher.publish(
             spec.name,
             delivery.body,
             headers=headers,
             message_id=props.message_id,
             content_type=props.content_type,
-            properties=_properties(delivery),
+            properties=properties,
         )
 
     async def dead(
@@ -196,7 +201,13 @@ class FailureSink:
         return "parked"
 
     async def park(self, record: DeadLetterRecord) -> None:
-        """Keep the message and its failure in ``<queue>.dead`` until the table answers."""
+        """Keep the message and its failure in ``<queue>.dead`` until the table answers.
+
+        The original AMQP properties travel inside ``x-dl-meta``, not on the wire: an
+        ``expiration`` would let the broker delete the copy (``<queue>.dead`` has no
+        dead-letter exchange) after the original was acked, and a foreign ``user_id`` would
+        make the broker refuse it.
+        """
         headers = dict(record.headers)
         headers.update(park_headers(record))
         await self._publisher().publish(
@@ -205,7 +216,6 @@ class FailureSink:
             headers=headers,
             message_id=record.message_id,
             content_type=record.content_type,
-            properties=record.properties,
         )
 
 
@@ -287,5 +297,6 @@ def park_headers(record: DeadLetterRecord) -> dict[str, Any]:
         "first_failed_at": record.first_failed_at.isoformat(),
         "last_failed_at": record.last_failed_at.isoformat(),
         "replayed_from": record.replayed_from,
+        "properties": encode_headers(record.properties),
     }
     return {f"{PARK_PREFIX}meta": json.dumps(meta)}
