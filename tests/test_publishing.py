@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from tests.helpers import TcpProxy, delete_queues
 from workerkit import App, PublishNotConfirmed, Settings, Unroutable, retry_call
+from workerkit.broker.publisher import Publisher
 from workerkit.cli import cli, exitcodes
 from workerkit.config import BrokerSettings, SecretUrl
 
@@ -84,6 +85,26 @@ async def test_published_messages_are_persistent_with_an_id_and_a_trace_id(
     finally:
         await app.close()
         await delete_queues(amqp_url, queue_name)
+
+
+@pytest.mark.integration
+async def test_a_user_id_other_than_the_connections_is_dropped_and_the_own_one_kept(
+    amqp_url: str, queue_name: str
+) -> None:
+    """Retry and parking copies pass the original's properties on; RabbitMQ closes the
+    channel on a ``user_id`` that is not the connection's user, and the message would loop."""
+    await drain(amqp_url, queue_name)  # declares the queue
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        publisher = await Publisher.open(connection, confirm_timeout=5)
+        await publisher.publish(queue_name, b"1", properties={"user_id": "alice"})
+        await publisher.publish(queue_name, b"2", properties={"user_id": "guest"})
+        assert not publisher.channel.is_closed
+    finally:
+        await connection.close()
+    got = {m.body: m.user_id for m in await drain(amqp_url, queue_name)}
+    assert got == {b"1": None, b"2": "guest"}
+    await delete_queues(amqp_url, queue_name)
 
 
 @pytest.mark.integration

@@ -36,11 +36,21 @@ class Publisher:
     ``publish`` returns only after the broker confirmed the message, so a caller that acks an
     incoming message afterwards never loses it. Building the message and sending it are two
     steps so that workerkit.testing can replace only the sending.
+
+    ``user`` is the user the connection authenticated as, when known: RabbitMQ refuses (and
+    closes the channel on) a message whose ``user_id`` names anyone else.
     """
 
-    def __init__(self, channel: AbstractChannel, *, confirm_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        channel: AbstractChannel,
+        *,
+        confirm_timeout: float = 10.0,
+        user: str | None = None,
+    ) -> None:
         self.channel = channel
         self.confirm_timeout = confirm_timeout
+        self.user = user
         self._underlay: aiormq.Channel | None = None
 
     @classmethod
@@ -48,7 +58,8 @@ class Publisher:
         cls, connection: aio_pika.abc.AbstractConnection, *, confirm_timeout: float = 10.0
     ) -> Publisher:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        return cls(channel, confirm_timeout=confirm_timeout)
+        user = getattr(getattr(connection, "url", None), "user", None)
+        return cls(channel, confirm_timeout=confirm_timeout, user=user)
 
     async def publish(
         self,
@@ -68,6 +79,11 @@ class Publisher:
         message_id = message_id or new_id()
         given = properties or {}
         extra = {k: v for k, v in given.items() if k in PROPERTY_NAMES and v is not None}
+        if self.user is not None and extra.get("user_id", self.user) != self.user:
+            # a retry or parked copy of a message another user sent: the broker would close
+            # the channel, the original would be requeued, and it would fail the same way
+            # forever. The dead-letter row keeps the original user_id.
+            del extra["user_id"]
         props = Basic.Properties(
             headers=_sendable(dict(headers or {})),
             content_type=content_type,
