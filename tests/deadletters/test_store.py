@@ -38,6 +38,25 @@ def test_a_stored_row_keeps_the_exact_body_headers_and_aware_times(
     assert row.history == record.history
 
 
+def test_text_longer_than_its_column_is_cut_to_fit_instead_of_refusing_the_row(
+    store: DeadLetterStore, make_record: Make
+) -> None:
+    record = make_record(
+        message_id="m" * 400,
+        trace_id="t" * 300,
+        error_type="E" * 300,
+        fault_location="f" * 600,
+        content_type="c" * 300,
+    )
+    row = store.get(store.add(record))
+    (many,) = store.add_many([record])
+
+    assert row is not None and store.get(many) is not None
+    assert row.message_id == "m" * 255 and row.trace_id == "t" * 255
+    assert row.error_type == "E" * 255 and row.fault_location == "f" * 512
+    assert row.content_type == "c" * 255
+
+
 def test_add_many_returns_ids_in_the_order_given(store: DeadLetterStore, make_record: Make) -> None:
     records = [make_record(consumer=f"c{n}") for n in range(30)]
 

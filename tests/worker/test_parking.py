@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 
@@ -10,10 +11,11 @@ import aio_pika
 import pytest
 from click.testing import CliRunner
 
-from tests.helpers import delete_queues, queue_depth, running_worker, wait_for_value
+from tests.helpers import delete_queues, queue_depth, running_worker, wait_for, wait_for_value
 from workerkit import App, Message, Settings
 from workerkit.cli import cli
 from workerkit.config import BrokerSettings, SecretUrl
+from workerkit.deadletters.parking import import_loop
 from workerkit.deadletters.query import DeadLetterFilter
 from workerkit.deadletters.schema import upgrade
 from workerkit.deadletters.store import DeadLetterStore
@@ -114,3 +116,32 @@ async def test_a_parked_copy_outlives_the_original_messages_expiration(
             store.close()
     finally:
         await delete_queues(amqp_url, queue_name, f"{queue_name}.retriable", f"{queue_name}.dead")
+
+
+async def test_one_queue_the_import_cannot_read_does_not_starve_the_queues_after_it(
+    amqp_url: str, queue_name: str, tmp_path: Path
+) -> None:
+    db_url = f"sqlite:///{tmp_path / 'dl.sqlite3'}"
+    upgrade(db_url)
+    store = DeadLetterStore(db_url)
+    connection = await aio_pika.connect(amqp_url)
+    missing = f"{queue_name}-missing"  # no parking queue: reading it closes the channel
+    loop: asyncio.Task[None] | None = None
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        await channel.declare_queue(f"{queue_name}.dead", durable=True)
+        await channel.default_exchange.publish(
+            aio_pika.Message(b'{"n": 1}', message_id="p-1"), routing_key=f"{queue_name}.dead"
+        )
+        loop = asyncio.create_task(import_loop(connection, [missing, queue_name], store, 0.05))
+        await wait_for(
+            lambda: store.count(DeadLetterFilter(queue=queue_name)) == 1, 10, what="the row"
+        )
+    finally:
+        if loop is not None:
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+        await connection.close()
+        store.close()
+        await delete_queues(amqp_url, f"{queue_name}.dead")

@@ -258,3 +258,50 @@ async def test_while_the_database_is_down_failures_park_and_reach_the_table_late
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+async def test_a_message_with_a_huge_trace_id_still_becomes_a_row(
+    amqp_url: str, queue_name: str, postgres_url: str
+) -> None:
+    """PostgreSQL refuses text longer than its column; the message would be parked and then
+    block every later import of its queue. (AMQP itself caps a message id at 255 bytes; the
+    store test covers longer ones.)"""
+    schema = f"wk_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(postgres_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{postgres_url}?options=-csearch_path%3D{schema}"
+    upgrade(url)
+    store = DeadLetterStore(url, retry_for=0.2)
+    app = make_app(amqp_url)
+
+    @app.consumer(queue_name, concurrency=1, max_attempts=1)
+    async def handle(message: Message) -> None:
+        raise RuntimeError("always")
+
+    connection = await aiormq.connect(amqp_url)
+    channel = await connection.channel()
+    await channel.confirm_delivery()
+    trace, message_id = "t" * 300, "m" * 255
+    try:
+        async with running_worker(app, store=store):
+            props = Basic.Properties(
+                content_type="application/json",
+                delivery_mode=2,
+                message_id=message_id,
+                headers={"x-trace-id": trace},
+            )
+            await channel.basic_publish(b'{"n": 1}', routing_key=queue_name, properties=props)
+            await wait_for(lambda: len(rows(store, queue_name)) == 1, 15, what="the row")
+        (row,) = rows(store, queue_name)
+        assert row["message_id"] == message_id
+        assert row["trace_id"] and len(row["trace_id"]) <= 255
+        assert row["headers"]["x-trace-id"] == trace  # the original stays in the headers
+        assert await queue_depth(amqp_url, f"{queue_name}.dead") == 0
+    finally:
+        await connection.close()
+        store.close()
+        await delete_queues(amqp_url, *all_queues(queue_name))
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

@@ -24,6 +24,7 @@ from workerkit.config import Settings
 from workerkit.deadletters.codec import decode_headers
 from workerkit.deadletters.record import DeadLetterRecord, Reason
 from workerkit.errors import DatabaseUnavailable
+from workerkit.message import parse_trace_id
 from workerkit.worker.deadwriter import BatchStore
 from workerkit.worker.failures import PARK_PREFIX
 
@@ -57,12 +58,11 @@ def record_from_parked(queue: str, message: AbstractIncomingMessage) -> DeadLett
     stored = meta.get("properties")
     # older versions kept the original properties on the wire instead of in the meta
     properties = decode_headers(stored) if isinstance(stored, dict) else _wire_properties(message)
-    trace = headers.get("x-trace-id")
     return DeadLetterRecord(
         queue=queue,
         consumer=str(meta.get("consumer", "?")),
         message_id=message.message_id,
-        trace_id=trace if isinstance(trace, str) else None,
+        trace_id=parse_trace_id(headers),
         exchange=str(meta.get("exchange", "")),
         routing_key=str(meta.get("routing_key", queue)),
         headers=headers,
@@ -168,7 +168,12 @@ async def import_loop(
     store: BatchStore,
     interval: float,
 ) -> None:
-    """Background task of a worker: keep the parking queues empty while the database answers."""
+    """Background task of a worker: keep the parking queues empty while the database answers.
+
+    Each queue is imported on a channel and under a ``try`` of its own: a queue whose parked
+    message the table refuses, or whose channel the broker closed, must not keep the queues
+    after it from being imported.
+    """
     warned = False
     me = asyncio.current_task()
     while True:
@@ -177,27 +182,43 @@ async def import_loop(
             # the handlers below take for a broker hiccup: stop here instead of looping on
             raise asyncio.CancelledError
         await asyncio.sleep(interval)
-        try:
-            channel = await connection.channel()
+        healthy = True
+        for queue in queues:
             try:
-                for queue in queues:
-                    moved = await import_queue(channel, queue, store)
-                    if moved:
-                        log.info(
-                            "moved %d parked message(s) from %s into the dead-letter table",
-                            moved,
-                            parking_queue_name(queue),
-                        )
-            finally:
-                await channel.close()
+                moved = await _import_one(connection, queue, store)
+                if moved:
+                    log.info(
+                        "moved %d parked message(s) from %s into the dead-letter table",
+                        moved,
+                        parking_queue_name(queue),
+                    )
+            except DatabaseUnavailable as exc:
+                healthy = False
+                if not warned:
+                    log.warning("parked messages wait: %s", exc)
+                    warned = True
+                break  # the same for every queue: try them all again next round
+            except (aio_pika.exceptions.AMQPException, OSError) as exc:
+                healthy = False
+                log.debug("parking import of %s skipped: %s", parking_queue_name(queue), exc)
+            except Exception:
+                # e.g. a parked message the table refuses: it went back to its queue; the loop
+                # must survive, or every later parked message would wait for a manual import
+                healthy = False
+                log.exception(
+                    "moving parked messages from %s into the dead-letter table failed",
+                    parking_queue_name(queue),
+                )
+        if healthy:
             warned = False
-        except DatabaseUnavailable as exc:
-            if not warned:
-                log.warning("parked messages wait: %s", exc)
-                warned = True
-        except (aio_pika.exceptions.AMQPException, OSError) as exc:
-            log.debug("parking import skipped: %s", exc)
-        except Exception:
-            # e.g. a parked message the table refuses: it went back to its queue; the loop
-            # must survive, or every later parked message would wait for a manual import
-            log.exception("moving parked messages into the dead-letter table failed")
+
+
+async def _import_one(
+    connection: aio_pika.abc.AbstractConnection, queue: str, store: BatchStore
+) -> int:
+    channel = await connection.channel()
+    try:
+        return await import_queue(channel, queue, store)
+    finally:
+        if not channel.is_closed:
+            await channel.close()

@@ -15,7 +15,7 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, String, insert, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import (
@@ -226,9 +226,26 @@ def _unlink_purged_parents(conn: Connection, rows: list[dict[str, Any]], parents
             row["replayed_from"] = None
 
 
+#: the length of every bounded text column; longer values are cut to fit
+_LIMITS = {
+    column.name: column.type.length
+    for column in DeadLetter.__table__.columns
+    if isinstance(column.type, String) and column.type.length is not None
+}
+
+
 def _row(record: DeadLetterRecord) -> dict[str, Any]:
-    """Column values for one record; AMQP values go through the exact-round-trip codec."""
+    """Column values for one record; AMQP values go through the exact-round-trip codec.
+
+    Text longer than its column is cut: PostgreSQL refuses it, and a refused row would park
+    the message and block every later import of its queue. The full values stay in the
+    headers and properties.
+    """
     row = {f.name: getattr(record, f.name) for f in fields(record)}
+    for name, limit in _LIMITS.items():
+        value = row.get(name)
+        if isinstance(value, str) and len(value) > limit:
+            row[name] = value[:limit]
     row.update(
         headers=encode_headers(record.headers),
         properties=encode_headers(record.properties),

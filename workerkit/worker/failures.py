@@ -24,7 +24,7 @@ from workerkit.deadletters.record import DeadLetterRecord, Reason
 from workerkit.message import (
     FIRST_FAILED_HEADER,
     REPLAYED_FROM_HEADER,
-    TRACE_HEADER,
+    parse_trace_id,
 )
 from workerkit.worker.deadwriter import DeadLetterWriter
 
@@ -245,12 +245,11 @@ def build_record(
     )
     first = _parse_time(headers.get(FIRST_FAILED_HEADER)) or now
     replayed_from = headers.get(REPLAYED_FROM_HEADER)
-    trace = headers.get(TRACE_HEADER)
     return DeadLetterRecord(
         queue=consumer.queue,
         consumer=consumer.name,
         message_id=props.message_id,
-        trace_id=trace if isinstance(trace, str) else None,
+        trace_id=parse_trace_id(headers),
         exchange=frame(delivery).exchange or "",
         routing_key=frame(delivery).routing_key or "",
         headers=headers,
