@@ -54,6 +54,20 @@ async def test_replay_publishes_the_exact_body_and_headers_and_marks_the_row(
     assert row.replayed_at is not None and not row.edited
 
 
+async def test_a_row_stored_without_a_delivery_mode_is_replayed_persistent(
+    store: DeadLetterStore, make_record: Callable[..., DeadLetterRecord], amqp_url: str, queue: str
+) -> None:
+    # rows imported from messages parked by older versions lack delivery_mode
+    row_id = store.add(make_record(routing_key=queue, properties={"correlation_id": "corr-1"}))
+
+    report = await replay_async(store, amqp_url, [row_id], ReplayOptions(by="dave"))
+
+    assert report.replayed == [row_id]
+    (message,) = await drain(amqp_url, queue, 1)
+    assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    assert message.correlation_id == "corr-1"
+
+
 async def test_an_edited_body_is_sent_and_the_row_records_the_edit(
     store: DeadLetterStore, make_record: Callable[..., DeadLetterRecord], amqp_url: str, queue: str
 ) -> None:

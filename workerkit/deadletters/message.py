@@ -111,6 +111,9 @@ def replay_message(
     props = {k: v for k, v in stored.items() if k in _PROPERTIES}
     if props.get("user_id") not in (None, broker_user):
         props.pop("user_id")
+    # rows imported from older parked copies have no delivery_mode: a replay is a message
+    # someone cares about, so it is persistent unless the original said otherwise
+    props.setdefault("delivery_mode", aio_pika.DeliveryMode.PERSISTENT)
     return aio_pika.Message(
         row.body if body is None else body,
         headers=sendable(replay_headers(row)),
