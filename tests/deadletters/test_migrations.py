@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from click.testing import CliRunner
 from sqlalchemy import inspect
 
+from workerkit.cli import cli, exitcodes
 from workerkit.deadletters.engine import make_engine
 from workerkit.deadletters.models import Base
+from workerkit.deadletters.query import DeadLetterFilter
 from workerkit.deadletters.schema import current_state, downgrade, head_revision, upgrade
 from workerkit.deadletters.store import DeadLetterStore
 from workerkit.errors import DatabaseUnavailable
@@ -62,3 +67,28 @@ def test_a_store_on_an_unmigrated_database_says_to_run_db_upgrade(database_url: 
     finally:
         store.close()
         upgrade(database_url)
+
+
+def test_db_downgrade_asks_first_and_dry_run_changes_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'dl.sqlite3'}"
+    upgrade(url)
+    store = DeadLetterStore(url)
+    try:
+        assert store.count(DeadLetterFilter()) == 0  # the table answers
+    finally:
+        store.close()
+    env = {"WORKERKIT_DEADLETTERS_DATABASE_URL": url}
+    runner = CliRunner()
+
+    refused = runner.invoke(cli, ["db", "downgrade", "base"], input="n\n", env=env)
+    assert refused.exit_code == exitcodes.RET_ABORTED, refused.output
+    assert "dead_letters" in _tables(url)
+
+    dry = runner.invoke(cli, ["db", "downgrade", "base", "--dry-run"], env=env)
+    assert dry.exit_code == 0, dry.output
+    assert f"downgrade from {head_revision()} to base" in dry.output
+    assert "dead_letters" in _tables(url)
+
+    done = runner.invoke(cli, ["db", "downgrade", "base", "--yes"], env=env)
+    assert done.exit_code == 0, done.output
+    assert "dead_letters" not in _tables(url)

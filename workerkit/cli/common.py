@@ -51,6 +51,18 @@ def fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def confirm_or_abort(question: str, refused: str, yes: bool) -> None:
+    """Go on after ``--yes`` or an interactive yes; anything else exits RET_ABORTED."""
+    if yes:
+        return
+    try:
+        agreed = click.confirm(question, default=False, err=True)
+    except click.Abort:
+        agreed = False
+    if not agreed:
+        fail(f"nothing done: {refused} not confirmed (pass --yes)", exitcodes.RET_ABORTED)
+
+
 _KNOWN: list[tuple[type[BaseException], int]] = [
     (ConfigError, exitcodes.RET_CONFIG),
     (BrokerUnavailable, exitcodes.RET_BROKER),

@@ -11,7 +11,7 @@ from alembic.util import CommandError
 from sqlalchemy.exc import DBAPIError
 
 from workerkit.cli import exitcodes
-from workerkit.cli.common import fail, handle_errors, settings_from
+from workerkit.cli.common import confirm_or_abort, fail, handle_errors, settings_from
 from workerkit.config import mask_url
 from workerkit.deadletters import schema
 from workerkit.deadletters.engine import make_engine, unavailable
@@ -46,11 +46,35 @@ def upgrade(ctx: click.Context, /, revision: str) -> None:
 
 @db.command("downgrade")
 @click.argument("revision")
+@click.option("--dry-run", is_flag=True, help="Show what would be done and change nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
 @handle_errors
-def downgrade(ctx: click.Context, /, revision: str) -> None:
-    """Revert migrations down to REVISION (``base`` drops the dead-letter table and its rows)."""
+def downgrade(ctx: click.Context, /, revision: str, dry_run: bool, yes: bool) -> None:
+    """Revert migrations down to REVISION (``base`` drops the dead-letter table and its rows).
+
+    Destructive: asks first unless given --yes.
+    """
+    url = _url(ctx)
+    state = _state(url)
+    plan = f"{mask_url(url)}: downgrade from {state.current or 'none'} to {revision}"
+    if revision == "base":
+        plan += " (drops the dead_letters table and every row in it)"
+    if dry_run:
+        click.echo(f"dry run: {plan}")
+        return
+    confirm_or_abort(f"{plan}?", "downgrade", yes)
     _migrate(ctx, "downgrade", revision)
+
+
+def _state(url: str) -> schema.SchemaState:
+    engine = make_engine(url, pool_size=1)
+    try:
+        return schema.current_state(engine)
+    except DBAPIError as exc:
+        raise unavailable(url, exc) from exc
+    finally:
+        engine.dispose()
 
 
 @db.command("current")
@@ -59,13 +83,7 @@ def downgrade(ctx: click.Context, /, revision: str) -> None:
 def current(ctx: click.Context) -> None:
     """Show the database's revision and the one this workerkit expects."""
     url = _url(ctx)
-    engine = make_engine(url, pool_size=1)
-    try:
-        state = schema.current_state(engine)
-    except DBAPIError as exc:
-        raise unavailable(url, exc) from exc
-    finally:
-        engine.dispose()
+    state = _state(url)
     verdict = "up to date" if state.up_to_date else "needs: workerkit db upgrade"
     click.echo(
         f"{mask_url(url)}: revision {state.current or 'none'} (head {state.head}, {verdict})"

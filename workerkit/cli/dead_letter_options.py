@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from workerkit.cli import exitcodes
-from workerkit.cli.common import err_console, fail, settings_from
+from workerkit.cli.common import confirm_or_abort, err_console, fail, settings_from
 from workerkit.deadletters.models import REASONS, STATUSES, DeadLetter
 from workerkit.deadletters.query import DeadLetterFilter
 from workerkit.deadletters.store import DeadLetterStore
@@ -135,17 +135,9 @@ def open_store(ctx: click.Context) -> DeadLetterStore:
 
 def confirm(count: int, what: str, yes: bool, *, even_one: bool = False) -> None:
     """More than one row needs ``--yes`` or an interactive yes; a refusal exits RET_ABORTED."""
-    if yes or (count <= 1 and not even_one):
+    if count <= 1 and not even_one:
         return
-    try:
-        agreed = click.confirm(f"{what} {count} dead letters?", default=False, err=True)
-    except click.Abort:
-        agreed = False
-    if not agreed:
-        fail(
-            f"nothing done: {what.lower()} of {count} rows not confirmed (pass --yes)",
-            exitcodes.RET_ABORTED,
-        )
+    confirm_or_abort(f"{what} {count} dead letters?", f"{what.lower()} of {count} rows", yes)
 
 
 def operator(by: str | None) -> str:
