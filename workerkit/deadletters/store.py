@@ -215,8 +215,6 @@ class DeadLetterStore:
 
         return self._call(run, retry=False)
 
-        return self._call(run, retry=False)
-
 
 def _unlink_purged_parents(conn: Connection, rows: list[dict[str, Any]], parents: set[int]) -> None:
     """A replay whose source row was purged must still be stored: drop the dangling link."""
