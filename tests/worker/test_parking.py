@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from pathlib import Path
 
@@ -145,3 +146,29 @@ async def test_one_queue_the_import_cannot_read_does_not_starve_the_queues_after
         await connection.close()
         store.close()
         await delete_queues(amqp_url, f"{queue_name}.dead")
+
+
+async def test_a_parking_queue_the_import_cannot_read_is_warned_about_once(
+    amqp_url: str, queue_name: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db_url = f"sqlite:///{tmp_path / 'dl.sqlite3'}"
+    upgrade(db_url)
+    store = DeadLetterStore(db_url)
+    connection = await aio_pika.connect(amqp_url)
+    missing = f"{queue_name}-missing"
+
+    def reports() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if f"{missing}.dead" in r.getMessage()]
+
+    caplog.set_level(logging.DEBUG, logger="workerkit.deadletters")
+    loop = asyncio.create_task(import_loop(connection, [missing], store, 0.02))
+    try:
+        await wait_for(lambda: len(reports()) >= 3, 10, what="three import rounds")
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+        await connection.close()
+        store.close()
+    assert [r.levelno for r in reports()].count(logging.WARNING) == 1
+    assert reports()[0].levelno == logging.WARNING

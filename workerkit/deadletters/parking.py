@@ -175,6 +175,7 @@ async def import_loop(
     after it from being imported.
     """
     warned = False
+    broker_warned = False
     me = asyncio.current_task()
     while True:
         if me is not None and me.cancelling():
@@ -199,8 +200,15 @@ async def import_loop(
                     warned = True
                 break  # the same for every queue: try them all again next round
             except (aio_pika.exceptions.AMQPException, OSError) as exc:
+                # parked messages left waiting must be visible; once per outage is enough
                 healthy = False
-                log.debug("parking import of %s skipped: %s", parking_queue_name(queue), exc)
+                log.log(
+                    logging.DEBUG if broker_warned else logging.WARNING,
+                    "parked messages in %s wait: %s",
+                    parking_queue_name(queue),
+                    exc,
+                )
+                broker_warned = True
             except Exception:
                 # e.g. a parked message the table refuses: it went back to its queue; the loop
                 # must survive, or every later parked message would wait for a manual import
@@ -210,7 +218,7 @@ async def import_loop(
                     parking_queue_name(queue),
                 )
         if healthy:
-            warned = False
+            warned = broker_warned = False
 
 
 async def _import_one(
