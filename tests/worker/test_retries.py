@@ -305,3 +305,32 @@ async def test_a_message_with_a_huge_trace_id_still_becomes_a_row(
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+async def test_a_message_without_a_trace_id_keeps_the_one_it_was_given_to_its_row(
+    amqp_url: str, queue_name: str, store: DeadLetterStore
+) -> None:
+    """The dispatcher starts a trace for a message that came without one; the retry copy and
+    the dead-letter row carry that same id, so the row leads to every attempt's log lines."""
+    app = make_app(amqp_url)
+    seen: list[str] = []
+
+    @app.consumer(queue_name, max_attempts=2, retry_delays=[0.1])
+    async def handle(message: Message) -> None:
+        seen.append(message.trace_id)
+        raise ConnectionError("downstream down")
+
+    connection = await aiormq.connect(amqp_url)
+    channel = await connection.channel()
+    await channel.confirm_delivery()
+    try:
+        async with running_worker(app, store=store):
+            props = Basic.Properties(content_type="application/json", delivery_mode=2)
+            await channel.basic_publish(b'{"n": 1}', routing_key=queue_name, properties=props)
+            await wait_for(lambda: len(rows(store, queue_name)) == 1, 15, what="the row")
+        [row] = rows(store, queue_name)
+        assert len(seen) == 2 and seen[0] == seen[1], seen
+        assert row["trace_id"] == seen[0]
+    finally:
+        await connection.close()
+        await delete_queues(amqp_url, *all_queues(queue_name))

@@ -32,6 +32,7 @@ from workerkit.message import (
     ERROR_TYPE_HEADER,
     FIRST_FAILED_HEADER,
     RETRY_HEADER,
+    TRACE_HEADER,
     Message,
     decode_body,
     parse_retry_count,
@@ -185,9 +186,14 @@ class Dispatcher:
         self, delivery: DeliveredMessage, ctx: Context | None, exc: Exception, started: float
     ) -> None:
         c = self.consumer
-        attempt = ctx.message.attempt if ctx else _attempt_or_one(delivery)
+        if ctx is None:  # it could not be parsed: the hooks and the row get what is known
+            ctx = self._bare_context(delivery)
+        attempt = ctx.message.attempt
         decision = c.retry.decide(exc, attempt)
-        where = _where(c.queue, delivery, attempt, ctx)
+        # one trace id for the log lines, the retry copy and the row, even when the message
+        # came without one and the dispatcher started it
+        trace = ctx.trace_id
+        where = f"[{c.queue} id={ctx.message.message_id} attempt={attempt} trace={trace}]"
         try:
             if decision.action == "retry":
                 # a retry needs only the error's name and text; the traceback is for rows
@@ -200,7 +206,7 @@ class Dispatcher:
                     decision.delay,
                 )
                 log.debug("traceback of %s", where, exc_info=exc)
-                headers = retry_headers(delivery, attempt, error_type, error_message)
+                headers = retry_headers(delivery, attempt, error_type, error_message, trace)
                 await self.sink.retry(delivery, headers, decision.delay)
                 outcome = "retry"
             else:
@@ -214,7 +220,7 @@ class Dispatcher:
                 )
                 log.debug("traceback of %s:\n%s", where, failure.traceback)
                 assert decision.reason != "retry"
-                outcome = await self.sink.dead(delivery, attempt, decision.reason, failure)
+                outcome = await self.sink.dead(delivery, attempt, decision.reason, failure, trace)
         except Exception as store_exc:  # noqa: BLE001 - whatever failed, keep the message
             # the outcome could not be made durable: leave the message to the broker
             log.error(
@@ -232,7 +238,7 @@ class Dispatcher:
         if self._emit:
             self._emit(
                 "after_process_message",
-                ctx if ctx is not None else self._bare_context(delivery),
+                ctx,
                 outcome=outcome,
                 exception=exc,
                 duration=time.perf_counter() - started,
@@ -255,16 +261,13 @@ def _attempt_or_one(delivery: DeliveredMessage) -> int:
         return 1
 
 
-def _where(queue: str, delivery: DeliveredMessage, attempt: int, ctx: Context | None) -> str:
-    trace = ctx.trace_id if ctx else "-"
-    return f"[{queue} id={delivery.header.properties.message_id} attempt={attempt} trace={trace}]"
-
-
 def retry_headers(
-    delivery: DeliveredMessage, attempt: int, error_type: str, error_message: str
+    delivery: DeliveredMessage, attempt: int, error_type: str, error_message: str, trace_id: str
 ) -> dict[str, Any]:
-    """The original headers plus the attempt count and a bounded error history."""
+    """The original headers plus the attempt count, a bounded error history and the trace id
+    the attempt was logged under."""
     headers = dict(delivery.header.properties.headers or {})
+    headers[TRACE_HEADER] = trace_id
     now = datetime.now(UTC).isoformat()
     history = load_history(headers)
     history.append(

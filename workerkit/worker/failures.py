@@ -24,7 +24,6 @@ from workerkit.deadletters.record import DeadLetterRecord, Reason
 from workerkit.message import (
     FIRST_FAILED_HEADER,
     REPLAYED_FROM_HEADER,
-    parse_trace_id,
 )
 from workerkit.worker.deadwriter import DeadLetterWriter
 
@@ -184,9 +183,14 @@ class FailureSink:
         )
 
     async def dead(
-        self, delivery: DeliveredMessage, attempt: int, reason: Reason, failure: Failure
+        self,
+        delivery: DeliveredMessage,
+        attempt: int,
+        reason: Reason,
+        failure: Failure,
+        trace_id: str,
     ) -> str:
-        record = build_record(self.consumer, delivery, attempt, reason, failure)
+        record = build_record(self.consumer, delivery, attempt, reason, failure, trace_id)
         if self.writer is not None:
             try:
                 await self.writer.add(record)
@@ -227,7 +231,12 @@ def _properties(delivery: DeliveredMessage) -> dict[str, Any]:
 
 
 def build_record(
-    consumer: Consumer, delivery: DeliveredMessage, attempt: int, reason: Reason, failure: Failure
+    consumer: Consumer,
+    delivery: DeliveredMessage,
+    attempt: int,
+    reason: Reason,
+    failure: Failure,
+    trace_id: str,
 ) -> DeadLetterRecord:
     from workerkit.worker.dispatch import frame, load_history
 
@@ -249,7 +258,7 @@ def build_record(
         queue=consumer.queue,
         consumer=consumer.name,
         message_id=props.message_id,
-        trace_id=parse_trace_id(headers),
+        trace_id=trace_id,
         exchange=frame(delivery).exchange or "",
         routing_key=frame(delivery).routing_key or "",
         headers=headers,
