@@ -6,10 +6,11 @@ import asyncio
 import json
 
 import aio_pika
+import aiormq
 import pytest
 from click.testing import CliRunner
 
-from tests.helpers import TcpProxy, delete_queues
+from tests.helpers import TcpProxy, delete_queues, wait_for
 from workerkit import App, PublishNotConfirmed, Settings, Unroutable, retry_call
 from workerkit.broker.publisher import Publisher
 from workerkit.cli import cli, exitcodes
@@ -61,6 +62,36 @@ async def test_a_publish_the_broker_never_confirms_fails_after_the_confirm_timeo
         await app.publish(queue_name, {"order": 3})
         orders = [json.loads(m.body)["order"] for m in await drain(amqp_url, queue_name)]
         assert orders == [1, 2, 3]  # 2 reached the broker; only its confirm was held up
+    finally:
+        await app.close()
+        await proxy.close()
+        await delete_queues(amqp_url, queue_name)
+
+
+@pytest.mark.integration
+async def test_app_publish_works_again_after_the_connection_was_lost(
+    amqp_url: str, queue_name: str
+) -> None:
+    await drain(amqp_url, queue_name)  # declares the queue
+    proxy = await TcpProxy(5672).start()
+    url = SecretUrl(f"amqp://guest:guest@127.0.0.1:{proxy.port}/?reconnect_interval=0.2")
+    app = App("t", settings=Settings(broker=BrokerSettings(url=url)))
+    try:
+        await app.publish(queue_name, {"order": 1})
+        proxy.cut()
+        await wait_for(lambda: proxy.connections >= 2, 10, what="aio-pika reconnecting")
+        # while aio-pika is still reconnecting a publish may fail; after that it must work
+        await retry_call(
+            app.publish,
+            queue_name,
+            {"order": 2},
+            on=(ConnectionError, RuntimeError, aiormq.exceptions.AMQPError),
+            attempts=20,
+            initial=0.2,
+            maximum=0.5,
+        )
+        orders = [json.loads(m.body)["order"] for m in await drain(amqp_url, queue_name)]
+        assert orders == [1, 2]
     finally:
         await app.close()
         await proxy.close()

@@ -103,8 +103,9 @@ class Publisher:
         *,
         mandatory: bool,
     ) -> None:
-        if self._underlay is None:
-            # the concrete channel: its basic_publish takes wait=, the abstract one does not
+        if self._underlay is None or self._underlay.is_closed:
+            # the concrete channel (its basic_publish takes wait=); a robust channel gets a
+            # new one after each reconnect, so a closed one is fetched again
             self._underlay = cast(aiormq.Channel, await self.channel.get_underlay_channel())
         try:
             # aiormq's own timeout: wrapping the call in wait_for cost a task per message.
