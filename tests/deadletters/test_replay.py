@@ -155,6 +155,7 @@ def test_the_same_rows_replayed_by_two_operators_at_once_are_published_once(
         t.start()
     for t in threads:
         t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads) and len(reports) == 2, "an operator hung"
 
     replayed = [i for r in reports for i in r.replayed]
     assert sorted(replayed) == sorted(ids)

@@ -105,7 +105,7 @@ async def test_a_handler_that_always_fails_leaves_exactly_one_complete_row(
                 queue_name, body, headers={"tenant": "eu-1"}, content_type="application/json"
             )
             await wait_for(lambda: rows(store, queue_name), 15, what="a dead-letter row")
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.5)  # a second row, if one were coming, would appear now
         found = rows(store, queue_name)
         assert len(found) == 1
         row = found[0]
