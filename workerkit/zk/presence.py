@@ -1,7 +1,9 @@
 """Live workers: one ephemeral node per queue a worker consumes, with its current state.
 
-``<root>/workers/<queue>/<host>-<pid>`` holds JSON (queues, concurrency, busy, started_at,
-updated_at, pid, host, version) refreshed every ``interval`` seconds. Ephemeral nodes vanish
+``<root>/workers/<queue>/<host>-<pid>`` holds JSON refreshed every ``interval`` seconds: that
+queue's own figures at the top level (concurrency, busy, ...), the fields the whole process
+shares (connected, breakers, ...), ``queues`` (the names of every queue it consumes),
+started_at, updated_at, pid, host and version. Ephemeral nodes vanish
 with the session, so a crashed worker disappears on its own; after a session loss the nodes
 are re-created at the next refresh. Presence is best effort: a ZooKeeper outage never stops
 or slows the worker, it only makes ``workerkit workers list`` stale.
@@ -26,11 +28,21 @@ from workerkit.zk.errors import NodeExists, NodeMissing, ZooKeeperError
 from workerkit.zk.types import Access, ConnectionState
 
 log = logging.getLogger(__name__)
-StateFn = Callable[[], Mapping[str, Any]]  # e.g. {"concurrency": 20, "busy": 3}
+# {"queues": {"orders": {"concurrency": 20, "busy": 3}}, "connected": True}: each queue's own
+# figures under "queues", the rest shared; or flat {"concurrency": 20, "busy": 3} for all queues
+StateFn = Callable[[], Mapping[str, Any]]
 
 
 class Presence:
-    """Announces this process under each of ``queues``; ``state_fn`` adds live figures."""
+    """Announces this process under each of ``queues``; ``state_fn`` adds live figures.
+
+    When ``state_fn`` returns a mapping under ``"queues"`` (queue name -> that queue's
+    figures, as :meth:`Worker.state <workerkit.worker.runner.Worker.state>` does), each
+    queue's node carries its own figures at the top level beside the shared fields, so
+    ``workerkit workers list`` reads ``busy`` and ``concurrency`` straight from the node.
+    Otherwise every node carries the flat mapping as it is. ``"queues"`` in the node is
+    always the list of queue names.
+    """
 
     def __init__(
         self,
@@ -78,8 +90,9 @@ class Presence:
 
     def refresh(self) -> None:
         """Write the current state now (also called by the background thread)."""
-        data = json.dumps(self._document(), sort_keys=True).encode()
-        for path in self.paths():
+        state = self._state()
+        for queue, path in zip(self.queues, self.paths(), strict=True):
+            data = json.dumps(self._document(queue, state), sort_keys=True).encode()
             try:
                 self.client.set(path, data)
             except NodeMissing:  # first run, or the session that owned it expired
@@ -89,18 +102,29 @@ class Presence:
                 except NodeExists:  # a racing refresh made it: the next one sets it
                     pass
 
-    def _document(self) -> dict[str, Any]:
+    def _state(self) -> Mapping[str, Any]:
+        try:
+            return self._state_fn()
+        except Exception:  # a broken state function must not hide the worker
+            log.exception("presence state function failed; announcing without it")
+            return {}
+
+    def _document(self, queue: str, state: Mapping[str, Any]) -> dict[str, Any]:
         doc: dict[str, Any] = {
-            "queues": self.queues,
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "started_at": self._started_at,
             "version": _version(),
         }
-        try:
-            doc.update(self._state_fn())
-        except Exception:  # a broken state function must not hide the worker
-            log.exception("presence state function failed; announcing without it")
+        per_queue = state.get("queues")
+        if isinstance(per_queue, Mapping):
+            doc.update((k, v) for k, v in state.items() if k != "queues")
+            own = per_queue.get(queue)
+            if isinstance(own, Mapping):
+                doc.update(own)
+        else:
+            doc.update(state)
+        doc["queues"] = self.queues
         doc["updated_at"] = _now()
         return doc
 
