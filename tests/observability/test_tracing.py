@@ -218,3 +218,32 @@ def test_configure_logging_writes_scrubbed_json_with_extras_and_replaces_its_own
     assert "KeyError: 'sku at postgresql://u:[Filtered]@db/x'" in line["exception"]
     assert "pg-pw-4242" not in stream.getvalue()
     assert logging.getLogger("aiormq").level == logging.WARNING
+
+
+def test_secrets_in_extra_fields_never_reach_a_json_line() -> None:
+    root = logging.getLogger()
+    old_level, old_handlers = root.level, list(root.handlers)
+    stream = io.StringIO()
+    try:
+        configure_logging(Settings(log=LogSettings(format="json")), stream)
+        log.warning(
+            "publishing failed",
+            extra={
+                "target": "amqp://u:secretpw@h/",
+                "api_token": "abcdef123",
+                "headers": {"Authorization": "Bearer tok-777", "x-trace-id": "t1"},
+                "breaker": "tms-api",
+            },
+        )
+    finally:
+        for h in root.handlers[:]:
+            if h not in old_handlers:
+                root.removeHandler(h)
+        root.setLevel(old_level)
+    text = stream.getvalue()
+    for secret in ("secretpw", "abcdef123", "tok-777"):
+        assert secret not in text
+    [line] = [json.loads(x) for x in text.splitlines()]
+    assert line["target"] == "amqp://u:[Filtered]@h/" and line["api_token"] == "[Filtered]"
+    assert line["headers"] == {"Authorization": "[Filtered]", "x-trace-id": "t1"}
+    assert line["breaker"] == "tms-api"

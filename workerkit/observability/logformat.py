@@ -14,12 +14,15 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from workerkit.config import Settings
-from workerkit.observability.scrub import Scrubber, ScrubFilter, configured_secrets
+from workerkit.observability.scrub import (
+    STANDARD_RECORD_ATTRS,
+    Scrubber,
+    ScrubFilter,
+    configured_secrets,
+)
 from workerkit.observability.tracing import FIELDS, NONE, TraceFilter
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s"
-#: attributes every LogRecord has; anything else on a record came from ``extra``
-_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 #: loggers whose INFO lines are about their own internals, not about messages
 # chatty at INFO: connection details, and alembic describing each schema check
 QUIET = ("aiormq", "aio_pika", "kazoo", "alembic")
@@ -59,7 +62,7 @@ class JsonFormatter(logging.Formatter):
             if value != NONE:
                 data[name] = value
         for name, value in record.__dict__.items():
-            if name not in _STANDARD and name not in FIELDS and name not in data:
+            if name not in STANDARD_RECORD_ATTRS and name not in FIELDS and name not in data:
                 data[name] = value
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)

@@ -18,6 +18,13 @@ from workerkit.config import Settings
 
 FILTERED = "[Filtered]"
 
+#: attributes every LogRecord has; anything else on a record came from ``extra``
+STANDARD_RECORD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
 #: a key with one of these words (split on ``_``, ``-``, ``.``) has its value replaced whole
 SECRET_WORDS = frozenset(
     {"pass", "pwd", "apikey", "auth", "authorization", "dsn", "digest"}
@@ -99,11 +106,14 @@ class Scrubber:
 
 
 class ScrubFilter(logging.Filter):
-    """Scrubs each record's text and traceback before any handler formats it.
+    """Scrubs each record's text, traceback and ``extra`` fields before any handler formats
+    them.
 
     Failure lines quote exception messages, and those quote whatever the failing code had
-    in hand (a connection URL with its password, say). Install it on a handler; it rewrites
-    the record, so every later handler sees the scrubbed text too.
+    in hand (a connection URL with its password, say). ``extra`` fields reach JSON lines
+    whole, so a secret-sounding one (``api_token``) is replaced and the strings in the rest
+    are scrubbed like the text. Install it on a handler; it rewrites the record, so every
+    later handler sees the scrubbed values too.
     """
 
     def __init__(self, scrubber: Scrubber) -> None:
@@ -122,4 +132,11 @@ class ScrubFilter(logging.Filter):
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = self.scrubber.text(record.exc_text)
+        for name, value in list(record.__dict__.items()):
+            if name in STANDARD_RECORD_ATTRS:
+                continue
+            if is_secret_key(name) and value not in (None, ""):
+                setattr(record, name, FILTERED)
+            elif isinstance(value, str | dict | list | tuple):
+                setattr(record, name, self.scrubber.data(value))
         return True
