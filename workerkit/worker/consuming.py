@@ -93,6 +93,8 @@ class ConsumerRuntime:
         self._consumer_tag: str | None = None
         self._prefetch = 0
         self._lock = asyncio.Lock()
+        #: prefetch changes in flight; held here so the loop cannot collect them half-done
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- connection lifecycle -------------------------------------------------------------
 
@@ -266,7 +268,14 @@ class ConsumerRuntime:
         self.cap = cap
         self.resize(self.target)
         if self._consumer_tag is not None:
-            asyncio.get_running_loop().create_task(self.set_prefetch(self.effective))
+            task = asyncio.get_running_loop().create_task(self.set_prefetch(self.effective))
+            self._background.add(task)
+            task.add_done_callback(self._prefetch_done)
+
+    def _prefetch_done(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("moving the prefetch window of %s failed", self.queue, exc_info=exc)
 
     def resize(self, n: int) -> None:
         """Set the number of handler slots; surplus slots leave without dropping work."""

@@ -45,7 +45,8 @@ class Coordination:
         self.pause_gates: list[tuple[PauseGate, ConsumerRuntime]] = []
         self.presence: Presence | None = None
         self.overrides: BreakerOverrides | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        #: running background tasks; each leaves the set when it ends
+        self._tasks: set[asyncio.Task[None]] = set()
         for runtime in worker.runtimes.values():
             if not runtime.consumer.switch:
                 continue
@@ -99,7 +100,7 @@ class Coordination:
         pause_gate = PauseGate(self.app.breakers, runtime.consumer.pause_when_open, on_change)
         self.pause_gates.append((pause_gate, runtime))
         self._apply_limit(runtime, pause_gate.limit())
-        self._tasks.append(loop.create_task(self._tick(pause_gate)))
+        self._keep(loop.create_task(self._tick(pause_gate)))
 
     def _start_overrides(self) -> None:
         zk = self.app.settings.zookeeper
@@ -112,7 +113,13 @@ class Coordination:
         """0: pause; k: consume with at most k in flight (half-open probes); None: normal."""
         runtime.set_cap(limit if limit else None)
         action = runtime.pause(BREAKER_REASON) if limit == 0 else runtime.resume(BREAKER_REASON)
-        self._tasks.append(asyncio.get_running_loop().create_task(self._then_announce(action)))
+        self._keep(asyncio.get_running_loop().create_task(self._then_announce(action)))
+
+    def _keep(self, task: asyncio.Task[None]) -> None:
+        """Hold a reference until the task ends (the loop keeps only a weak one), then drop
+        it: one task per breaker change would otherwise pile up for the life of the worker."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _then_announce(self, action: Any) -> None:
         await _logged(action)
@@ -122,7 +129,11 @@ class Coordination:
     async def _tick(self, gate: PauseGate) -> None:
         """Open turns half-open by time alone, and a paused consumer calls nothing: look."""
         while True:
-            wait = gate.next_check_in()
+            try:
+                wait = gate.next_check_in()
+            except Exception:
+                log.exception("asking the breakers of a paused consumer when to look failed")
+                wait = None
             await asyncio.sleep(min(wait, 1.0) if wait is not None else 1.0)
             try:
                 gate.check()
@@ -143,9 +154,10 @@ class Coordination:
             await gate.stop()
         for pause_gate, _ in self.pause_gates:
             pause_gate.close()
-        for task in self._tasks:
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self.presence is not None:
             await asyncio.to_thread(self.presence.stop)
         if self.overrides is not None:
