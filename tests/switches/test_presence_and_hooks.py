@@ -13,7 +13,9 @@ from click.testing import CliRunner
 from tests.zk_support import wait_until
 from workerkit.cli import cli
 from workerkit.zk import ZkClient
+from workerkit.zk.errors import ZooKeeperError
 from workerkit.zk.presence import Presence
+from workerkit.zk.types import Access
 
 pytestmark = pytest.mark.integration
 
@@ -103,3 +105,29 @@ async def test_follow_reports_each_flip_once_on_the_event_loop(make_manager, zk_
     await asyncio.sleep(0)  # run what the sync thread scheduled on this loop before them
     assert states == [True, False, True]
     assert threads == {loop_thread}
+
+
+def test_an_unexpected_refresh_error_does_not_end_the_presence_thread(
+    worker_client, zk_root, caplog
+):
+    calls = {"n": 0}
+
+    def state() -> dict[str, object]:
+        calls["n"] += 1
+        return {"odd": object()} if calls["n"] == 1 else {"busy": 0}  # first one is not JSON
+
+    presence = Presence(worker_client, zk_root, ["orders"], state, interval=0.05)
+    presence.start()
+    try:
+        wait_until(lambda: worker_client.exists(presence.paths()[0]), 5, "node after the error")
+    finally:
+        presence.stop()
+    assert "presence not refreshed" in caplog.text
+
+
+def test_any_other_refusal_from_zookeeper_is_a_zookeeper_error(worker_client, zk_root):
+    worker_client.ensure_path(zk_root, Access.OPEN)
+    parent = f"{zk_root}/short-lived"
+    worker_client.create(parent, b"", access=Access.OPEN, ephemeral=True)
+    with pytest.raises(ZooKeeperError, match="NoChildrenForEphemeralsError"):
+        worker_client.create(f"{parent}/child", b"", access=Access.OPEN)

@@ -61,3 +61,15 @@ def test_kazoos_repeated_reconnect_warnings_are_logged_once_a_minute():
     assert [noisy.filter(record(refused)) for _ in range(5)] == [True, False, False, False, False]
     assert noisy.filter(record("Transition to CONNECTING")) is True
     assert noisy.filter(record(refused, logging.ERROR)) is True
+
+
+def test_a_writer_that_fails_unexpectedly_does_not_block_flush_or_later_saves(tmp_path, caplog):
+    snap = SnapshotFile(tmp_path / "s.json", scope="/w/switches")
+    with caplog.at_level(logging.ERROR):
+        snap.save_soon({"n": {"on": True, "value": object()}}, {"n": 1})  # not JSON
+        assert snap.flush(5)
+    assert "snapshot writer" in caplog.text
+    snap.save_soon({"n": {"on": True, "value": 2}}, {"n": 2})
+    assert snap.flush(5)
+    loaded = snap.load()
+    assert loaded is not None and loaded.values["n"]["value"] == 2

@@ -24,7 +24,13 @@ from kazoo.security import ACL, ANYONE_ID_UNSAFE, OPEN_ACL_UNSAFE, Permissions, 
 
 from workerkit.config import ZooKeeperSettings
 from workerkit.errors import ConfigError, ZooKeeperUnavailable
-from workerkit.zk.errors import ConcurrentEdit, NodeExists, NodeMissing, NotAuthorised
+from workerkit.zk.errors import (
+    ConcurrentEdit,
+    NodeExists,
+    NodeMissing,
+    NotAuthorised,
+    ZooKeeperError,
+)
 from workerkit.zk.logfilter import quiet_kazoo_logger
 from workerkit.zk.ops import Check, Create, Delete, Op, SetData
 from workerkit.zk.types import Access, ConnectionState, NodeStat
@@ -237,6 +243,8 @@ class ZkClient:
                 f"ZooKeeper on {self.hosts} did not answer for {path}; "
                 "start it with: bash scripts/services.sh"
             ) from None
+        except kx.ZookeeperError as exc:  # any other refusal: named, and no kazoo type leaks
+            raise ZooKeeperError(f"{path}: {type(exc).__name__}") from None
 
 
 def _stat(stat: Any) -> NodeStat:

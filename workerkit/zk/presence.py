@@ -139,6 +139,8 @@ class Presence:
                     self.refresh()
                 except (ZooKeeperUnavailable, ZooKeeperError) as exc:
                     log.info("presence not refreshed: %s", exc)
+                except Exception:  # a dead thread would leave the worker unlisted for good
+                    log.exception("presence not refreshed; trying again at the next interval")
             self._wake.wait(self._interval)
             self._wake.clear()
 

@@ -80,16 +80,29 @@ class SnapshotFile:
             return self._cond.wait_for(lambda: self._thread is None, timeout)
 
     def _run(self) -> None:
-        """Write until nothing is pending, then end: the next change starts a new writer."""
-        while True:
+        """Write until nothing is pending, then end: the next change starts a new writer.
+
+        However it ends, ``_thread`` is cleared, so ``flush`` does not wait out its timeout
+        and the next change starts a writer again."""
+        try:
+            while True:
+                with self._cond:
+                    if self._pending is None:  # under the lock: save_soon starts the next
+                        self._thread = None
+                        self._cond.notify_all()
+                        return
+                    values, mzxids = self._pending
+                    self._pending = None
+                self.save(values, mzxids)
+        except Exception:
+            log.exception(
+                "snapshot writer for %s failed; the next change starts a new one", self.path
+            )
+        finally:
             with self._cond:
-                if self._pending is None:
+                if self._thread is threading.current_thread():  # ended by an error
                     self._thread = None
                     self._cond.notify_all()
-                    return
-                values, mzxids = self._pending
-                self._pending = None
-            self.save(values, mzxids)
 
     def save(self, values: Mapping[str, Any], mzxids: Mapping[str, int]) -> bool:
         """Write atomically now; a failure is logged and reported, never raised."""
