@@ -12,7 +12,8 @@
     │   └── PublishNotConfirmed  nacked, or no confirm before the timeout
     ├── InvalidMessage           bytes, JSON, schema or headers are malformed (never retried)
     ├── BreakerOpen              a circuit breaker refused a call without running it
-    ├── InvalidOverride          a breaker override document (ZooKeeper node) is malformed
+    ├── InvalidOverride          a breaker override document (ZooKeeper node) is malformed;
+    │                            also a ValueError, as caches and parsers expect
     └── HandlerOutcome           raised by handlers to choose a message's fate
         ├── Retry                retry later, optionally after ``delay`` seconds
         └── NonRetriable         give up now: the message goes to the dead-letter table
@@ -82,7 +83,7 @@ class BreakerOpen(WorkerkitError):
         self.retry_after = retry_after
 
 
-class InvalidOverride(WorkerkitError):
+class InvalidOverride(WorkerkitError, ValueError):
     """An override document cannot be applied; the message says which field and why."""
 
 

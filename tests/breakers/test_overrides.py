@@ -51,6 +51,13 @@ def test_bad_override_documents_are_refused_with_the_reason(data: bytes, complai
         parse_override(data)
 
 
+def test_a_refused_override_is_a_value_error_so_a_watched_cache_keeps_the_last_good_one() -> None:
+    from workerkit.breakers.override import override_from_json
+
+    with pytest.raises(ValueError, match="mode must be one of"):
+        override_from_json({"mode": "sideways"})
+
+
 def test_forced_open_refuses_every_call_whatever_the_counts(make_breaker: MakeBreaker) -> None:
     breaker = make_breaker()
     breaker.set_override("force_open", reason="TMS outage", by="ana")

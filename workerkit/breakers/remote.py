@@ -23,7 +23,6 @@ from typing import Any
 
 from workerkit.breakers.override import Override, override_from_json
 from workerkit.breakers.registry import BreakerRegistry
-from workerkit.errors import InvalidOverride
 from workerkit.zk.cache import CacheStatus, ChildrenCache
 from workerkit.zk.client import ZkClient
 from workerkit.zk.snapshot import SnapshotFile
@@ -47,14 +46,6 @@ def presence_fields(registry: BreakerRegistry) -> dict[str, Any]:
     return {"breakers": [status.as_dict() for status in registry.snapshot()]}
 
 
-def _convert(name: str, raw: Any) -> Override:
-    """The cache keeps the previous value on ValueError; InvalidOverride is not one."""
-    try:
-        return override_from_json(raw)
-    except InvalidOverride as exc:
-        raise ValueError(str(exc)) from None
-
-
 class BreakerOverrides:
     """Follows ``<root>/breakers`` and calls ``registry.apply_override`` on every change.
 
@@ -71,8 +62,12 @@ class BreakerOverrides:
     ) -> None:
         path = f"{root}/breakers"
         self.registry = registry
+        # InvalidOverride is a ValueError, so the cache keeps the last good override
         self._cache: ChildrenCache[Override] = ChildrenCache(
-            client, path, _convert, SnapshotFile(snapshot_path, scope=path)
+            client,
+            path,
+            lambda _name, raw: override_from_json(raw),
+            SnapshotFile(snapshot_path, scope=path),
         )
         self._cache.listeners.add(None, self._on_change)  # before start: the snapshot notifies
         self._lock = threading.Lock()
