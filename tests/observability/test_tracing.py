@@ -218,6 +218,7 @@ def test_configure_logging_writes_scrubbed_json_with_extras_and_replaces_its_own
     assert "KeyError: 'sku at postgresql://u:[Filtered]@db/x'" in line["exception"]
     assert "pg-pw-4242" not in stream.getvalue()
     assert logging.getLogger("aiormq").level == logging.WARNING
+    assert logging.getLogger("workerkit.zk.kazoo").level == logging.WARNING
 
 
 def test_secrets_in_extra_fields_never_reach_a_json_line() -> None:

@@ -25,7 +25,8 @@ from workerkit.observability.tracing import FIELDS, NONE, TraceFilter
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s"
 #: loggers whose INFO lines are about their own internals, not about messages
 # chatty at INFO: connection details, and alembic describing each schema check
-QUIET = ("aiormq", "aio_pika", "kazoo", "alembic")
+# ("workerkit.zk.kazoo" is the logger ZkClient hands kazoo; plain "kazoo" for other clients)
+QUIET = ("aiormq", "aio_pika", "kazoo", "workerkit.zk.kazoo", "alembic")
 
 
 class TextFormatter(logging.Formatter):
