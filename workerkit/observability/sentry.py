@@ -138,13 +138,6 @@ class SentryMiddleware(Middleware):
             },
         )
 
-    def flush(self, timeout: float = 2.0) -> None:
-        """Blocks up to ``timeout``: call from a thread or at exit, never from a hook."""
-        if self.enabled:
-            import sentry_sdk
-
-            sentry_sdk.flush(timeout=timeout)
-
     def close(self, timeout: float = 2.0) -> None:
         """Sends what is queued (blocking up to ``timeout``) and turns the SDK off."""
         if self.enabled:

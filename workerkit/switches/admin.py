@@ -53,7 +53,7 @@ class SwitchAdmin:
 
         A new switch starts on: setting a rollout or a value is meant to take effect.
         """
-        old, version = self._current(name, if_version)
+        old, version = self.writer.current(name, if_version)
         if old is None:
             doc: dict[str, Any] = {"on": True}
         elif _valid(name, old):
@@ -79,16 +79,13 @@ class SwitchAdmin:
         return doc
 
     def delete(self, name: str, *, by: str, reason: str, if_version: int | None = None) -> None:
-        old, version = self._current(name, if_version)
+        old, version = self.writer.current(name, if_version)
         if version is None:
             raise NodeMissing(f"switch {name!r} does not exist")
         self.writer.delete(name, version=version, by=by, reason=reason, old=old)
 
     def history(self, name: str | None = None, limit: int = 50) -> list[AuditEntry]:
         return self.writer.history(name, limit)
-
-    def _current(self, name: str, if_version: int | None) -> tuple[Any, int | None]:
-        return self.writer.current(name, if_version)
 
 
 def _valid(name: str, doc: Any) -> bool:

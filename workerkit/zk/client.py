@@ -32,7 +32,7 @@ from workerkit.zk.errors import (
     ZooKeeperError,
 )
 from workerkit.zk.logfilter import quiet_kazoo_logger
-from workerkit.zk.ops import Check, Create, Delete, Op, SetData
+from workerkit.zk.ops import Create, Delete, Op, SetData
 from workerkit.zk.types import Access, ConnectionState, NodeStat
 
 log = logging.getLogger(__name__)
@@ -173,9 +173,7 @@ class ZkClient:
         """Apply ``ops`` atomically; the first refusal is raised as a workerkit error."""
         tx = self._kz.transaction()
         for op in ops:
-            if isinstance(op, Check):
-                tx.check(op.path, op.version)
-            elif isinstance(op, SetData):
+            if isinstance(op, SetData):
                 tx.set_data(op.path, op.data, op.version)
             elif isinstance(op, Create):
                 tx.create(op.path, op.data, acl=self._acl(op.access), sequence=op.sequence)

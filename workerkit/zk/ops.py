@@ -1,8 +1,8 @@
 """Operations of one ZooKeeper transaction, as plain data.
 
-The admin writer builds a list of these (check the version, set the value, append the audit
-entry) and :meth:`workerkit.zk.client.ZkClient.commit` applies them all or none, so an audit
-entry exists exactly when its change does.
+The admin writer builds a list of these (the change, which carries the version it was read
+at, and the audit entry) and :meth:`workerkit.zk.client.ZkClient.commit` applies them all or
+none, so an audit entry exists exactly when its change does.
 """
 
 from __future__ import annotations
@@ -10,12 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from workerkit.zk.types import Access
-
-
-@dataclass(frozen=True)
-class Check:
-    path: str
-    version: int
 
 
 @dataclass(frozen=True)
@@ -39,4 +33,4 @@ class Delete:
     version: int
 
 
-Op = Check | SetData | Create | Delete
+Op = SetData | Create | Delete
