@@ -22,13 +22,13 @@ from rich.table import Table
 
 from workerkit.breakers.admin import BreakerAdmin, describe_node
 from workerkit.breakers.override import Mode
+from workerkit.cli.common import handle_errors
 from workerkit.cli.zkadmin import (
     add_history_command,
     connected,
     emit,
     json_option,
     write_options,
-    zk_command,
 )
 from workerkit.zk.presence import live_workers
 from workerkit.zk.writer import Node
@@ -67,7 +67,7 @@ def breakers() -> None:
 @breakers.command("list")
 @json_option
 @click.pass_context
-@zk_command
+@handle_errors
 def list_(ctx: click.Context, as_json: bool) -> None:
     """Every breaker with an override or a live worker using it: forced mode, local states."""
     with _admin(ctx, write=False) as admin:
@@ -81,7 +81,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
 @click.argument("name")
 @json_option
 @click.pass_context
-@zk_command
+@handle_errors
 def show(ctx: click.Context, name: str, as_json: bool) -> None:
     """One breaker: its override and every live worker's own state of it."""
     with _admin(ctx, write=False) as admin:
@@ -104,7 +104,7 @@ def _mode_command(command: str, mode: Mode, help_text: str) -> None:
     )
     @write_options
     @click.pass_context
-    @zk_command
+    @handle_errors
     def write(
         ctx: click.Context,
         name: str,

@@ -19,6 +19,7 @@ from workerkit.errors import (
     DatabaseUnavailable,
     ZooKeeperUnavailable,
 )
+from workerkit.zk.errors import ConcurrentEdit, InvalidDocument, NodeMissing, NotAuthorised
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -63,16 +64,23 @@ def confirm_or_abort(question: str, refused: str, yes: bool) -> None:
         fail(f"nothing done: {refused} not confirmed (pass --yes)", exitcodes.RET_ABORTED)
 
 
+#: every known failure and its exit code; the first matching entry wins
 _KNOWN: list[tuple[type[BaseException], int]] = [
     (ConfigError, exitcodes.RET_CONFIG),
     (BrokerUnavailable, exitcodes.RET_BROKER),
     (DatabaseUnavailable, exitcodes.RET_DATABASE),
     (ZooKeeperUnavailable, exitcodes.RET_ZOOKEEPER),
+    # ZooKeeper answered "no" (the admin CLIs)
+    (ConcurrentEdit, exitcodes.RET_CONFLICT),
+    (NotAuthorised, exitcodes.RET_NOT_AUTHORISED),
+    (NodeMissing, exitcodes.RET_NOT_FOUND),
+    (InvalidDocument, exitcodes.RET_USAGE),
 ]
 
 
 def handle_errors(fn: F) -> F:
-    """Known failures become one clear line and a named exit code, never a traceback."""
+    """Known failures (outages, bad config, ZooKeeper's refusals) become one clear line and a
+    named exit code, never a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -18,14 +18,13 @@ import click
 from rich.table import Table
 
 from workerkit.cli import exitcodes
-from workerkit.cli.common import fail
+from workerkit.cli.common import fail, handle_errors
 from workerkit.cli.zkadmin import (
     add_history_command,
     connected,
     emit,
     json_option,
     write_options,
-    zk_command,
 )
 from workerkit.switches.admin import SwitchAdmin
 from workerkit.zk.writer import Node
@@ -68,7 +67,7 @@ def switches() -> None:
 @switches.command("list")
 @json_option
 @click.pass_context
-@zk_command
+@handle_errors
 def list_(ctx: click.Context, as_json: bool) -> None:
     """Every switch with its state and last change."""
     with _admin(ctx, write=False) as admin:
@@ -84,7 +83,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
 @click.argument("name")
 @json_option
 @click.pass_context
-@zk_command
+@handle_errors
 def get(ctx: click.Context, name: str, as_json: bool) -> None:
     """One switch."""
     with _admin(ctx, write=False) as admin:
@@ -105,7 +104,7 @@ def _turn_command(state: bool, help_text: str) -> None:
     @click.argument("name")
     @write_options
     @click.pass_context
-    @zk_command
+    @handle_errors
     def command(
         ctx: click.Context, name: str, reason: str, by: str, if_version: int | None, as_json: bool
     ) -> None:
@@ -126,7 +125,7 @@ _turn_command(False, "Turn a switch off: workers fall back at once, no deploy ne
 @click.option("--clear-value", is_flag=True, help="Remove the value: callers use their default.")
 @write_options
 @click.pass_context
-@zk_command
+@handle_errors
 def set_(
     ctx: click.Context,
     name: str,
@@ -163,7 +162,7 @@ def set_(
 @click.option("--dry-run", is_flag=True, help="Show what would be deleted and change nothing.")
 @write_options
 @click.pass_context
-@zk_command
+@handle_errors
 def delete(
     ctx: click.Context,
     name: str,

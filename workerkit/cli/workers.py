@@ -12,7 +12,8 @@ from typing import Any
 import click
 from rich.table import Table
 
-from workerkit.cli.zkadmin import connected, emit, json_option, zk_command
+from workerkit.cli.common import handle_errors
+from workerkit.cli.zkadmin import connected, emit, json_option
 from workerkit.zk.presence import live_workers
 
 
@@ -24,7 +25,7 @@ def workers() -> None:
 @workers.command("list")
 @json_option
 @click.pass_context
-@zk_command
+@handle_errors
 def list_(ctx: click.Context, as_json: bool) -> None:
     """Every live worker process per queue, with concurrency and busy slots."""
     with connected(ctx, write=False) as (client, root):

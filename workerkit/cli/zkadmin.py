@@ -1,14 +1,13 @@
 """ZooKeeper plumbing shared by the admin CLIs (``switches`` and ``breakers``).
 
-One place decides how a command connects (admin digest only for writes, never printed), how
-ZooKeeper's refusals become exit codes, the options every audited write takes, and how the
-audit trail is shown, so the two CLIs cannot drift apart on what ``--reason`` or exit code 8
-mean.
+One place decides how a command connects (admin digest only for writes, never printed), the
+options every audited write takes, and how the audit trail is shown, so the two CLIs cannot
+drift apart on what ``--reason`` means. ZooKeeper's refusals become exit codes in
+:func:`workerkit.cli.common.handle_errors`, with every other known failure.
 """
 
 from __future__ import annotations
 
-import functools
 import getpass
 import json
 import logging
@@ -20,32 +19,12 @@ import click
 from rich.console import Console, RenderableType
 from rich.table import Table
 
-from workerkit.cli import exitcodes
-from workerkit.cli.common import fail, handle_errors, settings_from
+from workerkit.cli.common import handle_errors, settings_from
 from workerkit.zk.client import ZkClient
-from workerkit.zk.errors import ConcurrentEdit, InvalidDocument, NodeMissing, NotAuthorised
+from workerkit.zk.errors import NotAuthorised
 from workerkit.zk.writer import AuditEntry
 
 F = TypeVar("F", bound=Callable[..., Any])
-_REFUSALS = [
-    (ConcurrentEdit, exitcodes.RET_CONFLICT),
-    (NotAuthorised, exitcodes.RET_NOT_AUTHORISED),
-    (NodeMissing, exitcodes.RET_NOT_FOUND),
-    (InvalidDocument, exitcodes.RET_USAGE),
-]
-
-
-def zk_command(fn: F) -> F:
-    """ZooKeeper's "no" becomes one line and a named exit code; outages go to handle_errors."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except tuple(t for t, _ in _REFUSALS) as exc:
-            fail(str(exc), next(code for t, code in _REFUSALS if isinstance(exc, t)))
-
-    return handle_errors(wrapper)  # type: ignore[return-value]
 
 
 @contextmanager
@@ -120,7 +99,7 @@ def add_history_command(
     @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
     @json_option
     @click.pass_context
-    @zk_command
+    @handle_errors
     def history(ctx: click.Context, name: str | None, limit: int, as_json: bool) -> None:
         """Audit trail of changes, oldest first: who, when, why, old and new."""
         with open_admin(ctx) as admin:
