@@ -156,6 +156,8 @@ class Worker:
             await runtime.attach(connection)
             if runtime.channel is not None:
                 self._watch(runtime.channel)
+                underlay = await runtime.channel.get_underlay_channel()
+                underlay.on_consumer_cancel_callbacks.add(self._cancelled_by_broker(runtime.queue))
         if self.store is not None:
             from workerkit.deadletters.parking import import_loop
 
@@ -192,6 +194,20 @@ class Worker:
                 lost.set()
 
         channel.close_callbacks.add(closed)
+
+    def _cancelled_by_broker(self, queue: str) -> Callable[[object], None]:
+        """The broker cancels a consumer whose queue was deleted (our own cancels are answered
+        with cancel-ok and never come here). The consumer would sit silent and retry copies
+        would expire into nothing: reconnect, which declares the queue again."""
+        lost = self._lost_event
+
+        def cancelled(_: object) -> None:
+            stopping = self._stop is not None and self._stop.is_set()
+            if lost is not None and not lost.is_set() and not stopping:
+                log.warning("the broker cancelled the consumer of %s; reconnecting", queue)
+                lost.set()
+
+        return cancelled
 
     def _lost(self) -> None:
         self.publisher = None
