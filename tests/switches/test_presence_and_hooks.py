@@ -10,6 +10,7 @@ import threading
 import pytest
 from click.testing import CliRunner
 
+from tests.helpers import wait_for
 from tests.zk_support import wait_until
 from workerkit.cli import cli
 from workerkit.zk import ZkClient
@@ -102,7 +103,7 @@ async def test_follow_reports_each_flip_once_on_the_event_loop(make_manager, zk_
     await asyncio.to_thread(zk_admin.update, "orders-notifier", {"value": 1}, by="t", reason="r")
     await asyncio.to_thread(zk_admin.turn, "orders-notifier", True, by="t", reason="r")
     await asyncio.to_thread(wait_until, lambda: len(changes) == 3, 2, "three changes")
-    await asyncio.sleep(0)  # run what the sync thread scheduled on this loop before them
+    await wait_for(lambda: len(states) >= 3, 2, what="the third flip on the loop")
     assert states == [True, False, True]
     assert threads == {loop_thread}
 
