@@ -85,7 +85,7 @@ class Publisher:
             # forever. The dead-letter row keeps the original user_id.
             del extra["user_id"]
         props = Basic.Properties(
-            headers=_sendable(dict(headers or {})),
+            headers=sendable(dict(headers or {})),
             content_type=content_type,
             message_id=message_id,
             delivery_mode=2,  # persistent
@@ -164,12 +164,13 @@ class Publisher:
         )
 
 
-def _sendable(value: Any) -> Any:
-    """pamqp sends ``bytearray`` but not ``bytes`` as an AMQP byte array."""
+def sendable(value: Any) -> Any:
+    """pamqp sends ``bytearray`` but not ``bytes`` (a non-UTF-8 long string as received) as
+    an AMQP byte array, which compares equal on the consumer's side."""
     if isinstance(value, bytes):
         return bytearray(value)
     if isinstance(value, dict):
-        return {k: _sendable(v) for k, v in value.items()}
+        return {k: sendable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_sendable(v) for v in value]
+        return [sendable(v) for v in value]
     return value

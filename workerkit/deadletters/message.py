@@ -15,7 +15,16 @@ from typing import Any, Protocol
 
 import aio_pika
 
+from workerkit.broker.publisher import sendable
 from workerkit.deadletters.codec import decode_headers
+from workerkit.message import (
+    ERROR_HISTORY_HEADER,
+    FIRST_FAILED_HEADER,
+    ORIGINAL_ID_HEADER,
+    REPLAYED_FROM_HEADER,
+    RETRY_HEADER,
+    TRACE_HEADER,
+)
 
 
 class Replayable(Protocol):
@@ -41,19 +50,15 @@ class Replayable(Protocol):
     def trace_id(self) -> str | None: ...
 
 
-REPLAYED_FROM = "x-replayed-from"
-ORIGINAL_MESSAGE_ID = "x-original-message-id"
-RETRY_COUNT = "x-retry-count"
-TRACE_ID = "x-trace-id"
 # the broker's own dead-lettering headers, and the failure trail of the previous run: a
 # replay starts a fresh history (its new row links back through x-replayed-from)
 _BROKER_HEADERS = (
     "x-death",
     "x-first-death-",
     "x-last-death-",
-    "x-last-error-",
-    "x-error-history",
-    "x-first-failed-at",
+    "x-last-error-",  # ERROR_TYPE_HEADER, ERROR_MESSAGE_HEADER
+    ERROR_HISTORY_HEADER,
+    FIRST_FAILED_HEADER,
 )
 _PROPERTIES = (
     "content_encoding",
@@ -68,28 +73,16 @@ _PROPERTIES = (
 )
 
 
-def sendable(value: Any) -> Any:
-    """pamqp sends ``bytearray`` but not ``bytes`` (a non-UTF-8 long string as received):
-    send those as byte arrays, which compare equal on the consumer's side."""
-    if isinstance(value, bytes):
-        return bytearray(value)
-    if isinstance(value, list):
-        return [sendable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: sendable(v) for k, v in value.items()}
-    return value
-
-
 def replay_headers(row: Replayable) -> dict[str, Any]:
     headers = {
         k: v for k, v in decode_headers(row.headers).items() if not k.startswith(_BROKER_HEADERS)
     }
-    headers[RETRY_COUNT] = 0
-    headers[REPLAYED_FROM] = row.id
-    if row.message_id and ORIGINAL_MESSAGE_ID not in headers:
-        headers[ORIGINAL_MESSAGE_ID] = row.message_id
-    if row.trace_id and TRACE_ID not in headers:
-        headers[TRACE_ID] = row.trace_id
+    headers[RETRY_HEADER] = 0
+    headers[REPLAYED_FROM_HEADER] = row.id
+    if row.message_id and ORIGINAL_ID_HEADER not in headers:
+        headers[ORIGINAL_ID_HEADER] = row.message_id
+    if row.trace_id and TRACE_HEADER not in headers:
+        headers[TRACE_HEADER] = row.trace_id
     return headers
 
 

@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
@@ -22,13 +22,13 @@ from workerkit.broker.connection import connect
 from workerkit.broker.topology import PARKING_SUFFIX, parking_queue_name
 from workerkit.config import Settings
 from workerkit.deadletters.codec import decode_headers
+from workerkit.deadletters.models import REASONS
 from workerkit.deadletters.record import DeadLetterRecord, Reason
 from workerkit.errors import DatabaseUnavailable
 from workerkit.message import parse_trace_id
 from workerkit.worker.deadwriter import BatchStore
 from workerkit.worker.failures import PARK_PREFIX
 
-REASONS: tuple[Reason, ...] = ("exhausted", "non_retriable", "invalid")
 log = logging.getLogger("workerkit.deadletters")
 META = f"{PARK_PREFIX}meta"
 #: seconds a stopping worker waits for the parked message in hand to be committed and acked
@@ -95,10 +95,7 @@ def _wire_properties(message: AbstractIncomingMessage) -> dict[str, Any]:
 
 
 def _reason(value: Any) -> Reason:
-    for reason in REASONS:
-        if value == reason:
-            return reason
-    return "invalid"
+    return cast(Reason, value) if value in REASONS else "invalid"
 
 
 def _time(value: Any) -> datetime | None:
