@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from tests.helpers import delete_queues, queue_depth, running_worker, wait_for, wait_for_value
 from workerkit import App, Message, Settings
-from workerkit.cli import cli
+from workerkit.cli import cli, exitcodes
 from workerkit.config import BrokerSettings, SecretUrl
 from workerkit.deadletters.parking import import_loop
 from workerkit.deadletters.query import DeadLetterFilter
@@ -172,3 +172,18 @@ async def test_a_parking_queue_the_import_cannot_read_is_warned_about_once(
         store.close()
     assert [r.levelno for r in reports()].count(logging.WARNING) == 1
     assert reports()[0].levelno == logging.WARNING
+
+
+async def test_a_queue_without_a_parking_queue_is_an_error_not_imported_zero(
+    amqp_url: str, queue_name: str, tmp_path: Path
+) -> None:
+    """A typo ('order' for 'orders') must not read as 'nothing parked'."""
+    db_url = f"sqlite:///{tmp_path / 'dl.sqlite3'}"
+    upgrade(db_url)
+    env = {"WORKERKIT_BROKER_URL": amqp_url, "WORKERKIT_DEADLETTERS_DATABASE_URL": db_url}
+    result = await asyncio.to_thread(
+        CliRunner().invoke, cli, ["dead-letters", "import-parked", f"{queue_name}-typo"], env=env
+    )
+    assert result.exit_code == exitcodes.RET_NOT_FOUND, result.output
+    assert f"no parking queue {queue_name}-typo.dead" in result.output
+    assert "imported" not in result.output

@@ -12,6 +12,7 @@ from typing import Any
 import click
 from rich.console import Console
 
+from workerkit.broker.topology import parking_queue_name
 from workerkit.cli import exitcodes
 from workerkit.cli.common import fail, handle_errors, settings_from
 from workerkit.cli.dead_letter_actions import discard, purge, restore
@@ -135,8 +136,13 @@ def import_parked(ctx: click.Context, /, queues: tuple[str, ...]) -> None:
     Name the consumers' queues: AMQP cannot list the parking queues for us.
     """
     result = asyncio.run(import_parked_into_table(settings_from(ctx), list(queues)))
+    missing = [queue for queue, moved in result.items() if moved is None]
     for queue, moved in result.items():
-        click.echo(f"{queue}: imported {moved} parked dead letters")
+        if moved is not None:
+            click.echo(f"{queue}: imported {moved} parked dead letters")
+    if missing:
+        names = ", ".join(parking_queue_name(q) for q in missing)
+        fail(f"no parking queue {names}: check the queue names", exitcodes.RET_NOT_FOUND)
 
 
 for _command in (replay, discard, restore, purge):

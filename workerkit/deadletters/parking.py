@@ -135,24 +135,24 @@ async def _move(queue: str, message: AbstractIncomingMessage, store: BatchStore)
     await message.ack()
 
 
-async def import_parked(settings: Settings, queues: Sequence[str] | None = None) -> dict[str, int]:
-    """What ``workerkit dead-letters import-parked`` runs. ``queues`` None means every
-    ``*.dead`` queue the broker reports through the management-free path: the caller must
-    name them, since AMQP cannot list queues."""
+async def import_parked(settings: Settings, queues: Sequence[str]) -> dict[str, int | None]:
+    """What ``workerkit dead-letters import-parked`` runs: messages moved per queue, None for
+    a queue that has no parking queue (a typo must not read as "nothing parked"). The caller
+    names the queues, since AMQP cannot list them."""
     from workerkit.deadletters.store import DeadLetterStore
 
     store = DeadLetterStore(settings.deadletters.database_url.get_secret_value())
     store.check()
     connection = await connect(settings.broker, name="workerkit import-parked")
-    result: dict[str, int] = {}
+    result: dict[str, int | None] = {}
     try:
-        for queue in queues or ():
+        for queue in queues:
             channel = await connection.channel()
             name = queue.removesuffix(PARKING_SUFFIX)
             try:
                 result[name] = await import_queue(channel, name, store)
             except aio_pika.exceptions.ChannelNotFoundEntity:
-                result[name] = 0
+                result[name] = None
     finally:
         await connection.close()
         store.close()
