@@ -168,6 +168,16 @@ async def test_the_publish_command_sends_one_message_per_line_and_refuses_bad_js
         got = await drain(amqp_url, queue_name)
         assert [json.loads(m.body)["n"] for m in got] == list(range(60))
         assert all(m.headers["src"] == "cli" for m in got)
+
+        nowhere = await asyncio.to_thread(
+            runner.invoke,
+            cli,
+            ["publish", f"{queue_name}.nowhere", "--file", "-"],
+            input=lines,
+            env=env,
+        )
+        assert nowhere.exit_code == exitcodes.RET_BROKER, nowhere.output
+        assert "0 of 60 published before it" in nowhere.output
     finally:
         await delete_queues(amqp_url, queue_name)
 

@@ -25,12 +25,17 @@ def _parse(text: str, where: str) -> bytes:
 
 
 async def _send(
-    settings: Settings, queue: str, exchange: str, bodies: list[bytes], headers: dict[str, str]
-) -> int:
+    settings: Settings,
+    queue: str,
+    exchange: str,
+    bodies: list[bytes],
+    headers: dict[str, str],
+    sent: list[int],
+) -> None:
+    """Publishes in order; ``sent[0]`` counts the confirmed ones, also when one fails."""
     from workerkit.app import App
 
     app = App("workerkit-cli", settings=settings)
-    sent = 0
     try:
         with Progress(console=err_console, transient=True, disable=len(bodies) < 50) as bar:
             task = bar.add_task("publishing", total=len(bodies))
@@ -38,11 +43,10 @@ async def _send(
                 await app.publish(
                     queue, raw, exchange=exchange, headers=headers, content_type="application/json"
                 )
-                sent += 1
+                sent[0] += 1
                 bar.advance(task)
     finally:
         await app.close()
-    return sent
 
 
 @click.command("publish")
@@ -86,8 +90,10 @@ def publish(
             bodies = [text.strip().encode()]
         except ValueError:
             bodies = [_parse(ln, f"line {i}") for i, ln in enumerate(lines, 1)]
+    sent = [0]
     try:
-        sent = asyncio.run(_send(settings_from(ctx), queue, exchange, bodies, parsed_headers))
+        asyncio.run(_send(settings_from(ctx), queue, exchange, bodies, parsed_headers, sent))
     except PublishError as exc:
-        fail(str(exc), exitcodes.RET_BROKER)
-    click.echo(f"published {sent} message(s) to {queue}", file=sys.stderr)
+        # the messages before the failing one are on the broker: say where to resume
+        fail(f"{exc}; {sent[0]} of {len(bodies)} published before it", exitcodes.RET_BROKER)
+    click.echo(f"published {sent[0]} message(s) to {queue}", file=sys.stderr)
