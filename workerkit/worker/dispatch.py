@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from aiormq.abc import DeliveredMessage
-from pamqp.commands import Basic
 from pydantic import ValidationError
 
 from workerkit.consumer import Consumer
@@ -40,30 +39,19 @@ from workerkit.message import (
 )
 from workerkit.middleware import MiddlewareChain
 from workerkit.worker.acker import Action
-from workerkit.worker.failures import FailureSink, describe_failure, error_name
+from workerkit.worker.failures import (
+    FailureSink,
+    describe_failure,
+    error_name,
+    frame,
+    load_history,
+    properties_of,
+)
 
 log = logging.getLogger("workerkit.worker")
 
-#: AMQP properties kept with a message (pamqp's names), besides id, type of content, headers
-PROPERTY_FIELDS = (
-    "content_encoding",
-    "correlation_id",
-    "reply_to",
-    "expiration",
-    "message_type",
-    "user_id",
-    "app_id",
-    "priority",
-    "timestamp",
-    "delivery_mode",
-)
 HISTORY_LIMIT = 20
 HEADER_TEXT_LIMIT = 1000
-
-
-def frame(delivery: DeliveredMessage) -> Basic.Deliver:
-    """The Basic.Deliver of a consumed message (aiormq types it as any incoming frame)."""
-    return cast(Basic.Deliver, delivery.delivery)
 
 
 def tag_of(delivery: DeliveredMessage) -> int:
@@ -105,7 +93,7 @@ def envelope(
         retry_count=retry_count,
         trace_id=parse_trace_id(headers),
         redelivered=bool(frame(delivery).redelivered),
-        properties={f: getattr(props, f) for f in PROPERTY_FIELDS if getattr(props, f) is not None},
+        properties=properties_of(delivery),
     )
 
 
@@ -284,14 +272,3 @@ def retry_headers(
     headers[ERROR_HISTORY_HEADER] = json.dumps(history[-HISTORY_LIMIT:])
     headers.setdefault(FIRST_FAILED_HEADER, now)
     return headers
-
-
-def load_history(headers: dict[str, Any]) -> list[dict[str, Any]]:
-    raw = headers.get(ERROR_HISTORY_HEADER)
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8", "replace")
-    try:
-        value = json.loads(raw) if isinstance(raw, str) else []
-    except ValueError:
-        return []
-    return [h for h in value if isinstance(h, dict)] if isinstance(value, list) else []

@@ -12,9 +12,10 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from aiormq.abc import DeliveredMessage
+from pamqp.commands import Basic
 
 from workerkit.broker.publisher import Publisher
 from workerkit.broker.topology import ConsumerTopology, declare_queue
@@ -22,6 +23,7 @@ from workerkit.consumer import Consumer
 from workerkit.deadletters.codec import encode_headers
 from workerkit.deadletters.record import DeadLetterRecord, Reason
 from workerkit.message import (
+    ERROR_HISTORY_HEADER,
     FIRST_FAILED_HEADER,
     REPLAYED_FROM_HEADER,
 )
@@ -38,6 +40,37 @@ _SKIP_PREFIXES = tuple(
     }
 )
 PARK_PREFIX = "x-dl-"
+
+
+#: AMQP properties kept with a message (pamqp's names), besides id, type of content, headers
+PROPERTY_FIELDS = (
+    "content_encoding",
+    "correlation_id",
+    "reply_to",
+    "expiration",
+    "message_type",
+    "user_id",
+    "app_id",
+    "priority",
+    "timestamp",
+    "delivery_mode",
+)
+
+
+def frame(delivery: DeliveredMessage) -> Basic.Deliver:
+    """The Basic.Deliver of a consumed message (aiormq types it as any incoming frame)."""
+    return cast(Basic.Deliver, delivery.delivery)
+
+
+def load_history(headers: dict[str, Any]) -> list[dict[str, Any]]:
+    raw = headers.get(ERROR_HISTORY_HEADER)
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else []
+    except ValueError:
+        return []
+    return [h for h in value if isinstance(h, dict)] if isinstance(value, list) else []
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +204,7 @@ class FailureSink:
         props = delivery.header.properties
         # no per-message TTL on the copy: an ``expiration`` shorter than the delay would
         # dead-letter it back early (cutting the backoff short) or let a broker policy drop it
-        properties = _properties(delivery)
+        properties = properties_of(delivery)
         properties.pop("expiration", None)
         await publisher.publish(
             spec.name,
@@ -223,9 +256,8 @@ class FailureSink:
         )
 
 
-def _properties(delivery: DeliveredMessage) -> dict[str, Any]:
-    from workerkit.worker.dispatch import PROPERTY_FIELDS
-
+def properties_of(delivery: DeliveredMessage) -> dict[str, Any]:
+    """The AMQP properties a message keeps (pamqp's names), the unset ones left out."""
     props = delivery.header.properties
     return {f: getattr(props, f) for f in PROPERTY_FIELDS if getattr(props, f) is not None}
 
@@ -238,8 +270,6 @@ def build_record(
     failure: Failure,
     trace_id: str,
 ) -> DeadLetterRecord:
-    from workerkit.worker.dispatch import frame, load_history
-
     props = delivery.header.properties
     headers = dict(props.headers or {}) if isinstance(props.headers, dict) else {}
     now = datetime.now(UTC)
@@ -264,7 +294,7 @@ def build_record(
         headers=headers,
         body=delivery.body,
         content_type=props.content_type,
-        properties=_properties(delivery),
+        properties=properties_of(delivery),
         attempts=attempt,
         error_type=failure.error_type,
         error_message=failure.error_message,
