@@ -171,3 +171,25 @@ def test_racing_editors_never_lose_an_update_and_every_success_is_audited(
     assert zk_admin.get("counter").data["value"] == 40  # no increment was overwritten
     assert len(zk_admin.history("counter", limit=1000)) == 41
     assert refused  # they really did collide
+
+
+def test_the_first_admin_write_locks_every_admin_base_and_the_root(
+    zookeeper_hosts, zk_root, zk_admin
+):
+    """A worker without the digest may have made the root first (open to all); the first
+    switch write tightens it and makes the breaker bases too, so no other client can plant
+    a breaker override before anyone ever forced a breaker."""
+    raw = KazooClient(hosts=zookeeper_hosts)
+    raw.start(timeout=10)
+    try:
+        raw.ensure_path(f"{zk_root}/workers")  # as a worker's presence does: open ACLs
+        zk_admin.turn("payments", True, by="ops", reason="launch")
+        for path in (f"{zk_root}/breakers/tms", f"{zk_root}/audit/breakers/tms"):
+            with pytest.raises(NoAuthError):
+                raw.create(path, b'{"mode": "force_open"}')
+        with pytest.raises(NoAuthError):
+            raw.set(zk_root, b"mine")
+        raw.create(f"{zk_root}/workers/orders", b"")  # workers still announce themselves
+    finally:
+        raw.stop()
+        raw.close()

@@ -156,6 +156,11 @@ class ZkClient:
             with contextlib.suppress(NodeExists):
                 self.create(node, b"", access=access)
 
+    def set_access(self, path: str, access: Access) -> None:
+        """Replace the ACL of ``path`` (ZooKeeper needs the ADMIN permission on it)."""
+        with self._translate(path):
+            self._kz.set_acls_async(path, self._acl(access)).get(timeout=self.connect_timeout)
+
     def create(self, path: str, data: bytes, *, access: Access, ephemeral: bool = False) -> str:
         with self._translate(path):
             result = self._kz.create_async(path, data, acl=self._acl(access), ephemeral=ephemeral)

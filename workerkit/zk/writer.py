@@ -20,6 +20,8 @@ from workerkit.zk.errors import ConcurrentEdit, InvalidDocument, NodeExists, Nod
 from workerkit.zk.ops import Create, Delete, Op, SetData
 from workerkit.zk.types import Access
 
+#: the kinds of admin-written nodes under a root, each with its audit trail
+ADMIN_KINDS = ("switches", "breakers")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
@@ -174,8 +176,14 @@ class AdminWriter:
         if self.client.exists(f"{self.audit_base}/{name}") is not None:
             return
         self.client.ensure_path(self.root, Access.WORKERS_CREATE)
+        # a worker without the digest that started first made the root open to all: close it
+        self.client.set_access(self.root, Access.WORKERS_CREATE)
+        # every admin base at once: anyone may add children to the root, so a base left
+        # missing could be created by a client without the digest, open to all
+        for kind in ADMIN_KINDS:
+            self.client.ensure_path(f"{self.root}/{kind}", Access.ADMIN_WRITES)
+            self.client.ensure_path(f"{self.root}/audit/{kind}", Access.ADMIN_WRITES)
         self.client.ensure_path(f"{self.audit_base}/{name}", Access.ADMIN_WRITES)
-        self.client.ensure_path(self.base, Access.ADMIN_WRITES)
 
 
 def _dump(doc: Any) -> bytes:
