@@ -127,10 +127,13 @@ class _Pipeline:
                     )
                     break
         finally:
-            if upcoming is not None:
-                unsent = await upcoming
-                await asyncio.to_thread(self.store.release, [row.id for row in unsent])
-            await asyncio.gather(*self._settling)
+            try:
+                # first record what the broker confirmed, whatever happens to the next claim
+                await asyncio.gather(*self._settling)
+            finally:
+                if upcoming is not None:
+                    unsent = await upcoming
+                    await asyncio.to_thread(self.store.release, [row.id for row in unsent])
 
     async def _settle(
         self, claimed: list[ClaimedRow], errors: dict[int, str], edited: bool, size: int
