@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -47,7 +47,7 @@ def settings_from(ctx: click.Context) -> Settings:
     return state.settings
 
 
-def fail(message: str, code: int) -> None:
+def fail(message: str, code: int) -> NoReturn:
     err_console.print(Text.assemble(("error: ", "bold red"), message))
     sys.exit(code)
 

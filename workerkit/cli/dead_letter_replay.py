@@ -133,7 +133,6 @@ def _edited_body(rows: list[DeadLetter], edit: bool, body_file: Any) -> bytes | 
         edited = click.edit(row.body.decode("utf-8", errors="surrogateescape"), extension=".json")
         if edited is None:
             fail("the body was not changed; nothing replayed", exitcodes.RET_ABORTED)
-            return None
         body = edited.encode("utf-8", errors="surrogateescape")
     if _is_json(row.body, row.content_type):
         try:

@@ -85,7 +85,6 @@ def show(ctx: click.Context, /, row_id: int, as_json: bool) -> None:
     row = store.get(row_id)
     if row is None:
         fail(f"no dead letter with id {row_id}", exitcodes.RET_NOT_FOUND)
-        return
     chain = store.chain(row_id)
     if as_json:
         click.echo(dumps({**full(row), "chain": [link.id for link in chain]}))
